@@ -1,0 +1,44 @@
+// Errors at the HTTP edge: a status and a stable code, and the one place where storage
+// failures become statuses.
+
+import { StorageError } from '../../storage/storage.ts';
+
+export type HttpErrorCode =
+  | 'BAD_PATH'
+  | 'FORBIDDEN_PATH'
+  | 'NOT_FOUND'
+  | 'METHOD_NOT_ALLOWED'
+  | 'OVERLOADED'
+  | 'INTERNAL';
+
+export class HttpError extends Error {
+  override readonly name = 'HttpError';
+  readonly status: number;
+  readonly code: HttpErrorCode;
+  readonly headers: Readonly<Record<string, string>>;
+  constructor(status: number, code: HttpErrorCode, message: string, headers: Record<string, string> = {}) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.headers = headers;
+  }
+}
+
+export function toHttpError(err: unknown): HttpError {
+  if (err instanceof HttpError) return err;
+  if (err instanceof StorageError) {
+    switch (err.code) {
+      case 'NOT_FOUND':
+        return new HttpError(404, 'NOT_FOUND', 'no such media file');
+      case 'OUTSIDE_ROOT':
+        return new HttpError(403, 'FORBIDDEN_PATH', 'path leads outside the media root');
+      case 'NOT_PERMITTED':
+        return new HttpError(403, 'FORBIDDEN_PATH', 'access denied');
+      case 'TOO_MANY_OPEN_FILES':
+        return new HttpError(503, 'OVERLOADED', 'server is out of file descriptors', { 'retry-after': '1' });
+      case 'IO':
+        return new HttpError(500, 'INTERNAL', 'storage error');
+    }
+  }
+  return new HttpError(500, 'INTERNAL', 'internal error');
+}

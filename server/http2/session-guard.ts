@@ -1,0 +1,88 @@
+// Keeps a seek storm from tripping Node's and nghttp2's per-connection limits, by rotating
+// the connection gracefully (GOAWAY NO_ERROR) while it is still healthy.
+//
+// Two budgets are tracked per HTTP/2 session (NODE-HTTP2-NOTES.md, "The failure a seek storm
+// really triggers"):
+// - Session memory: bytes written to a stream but unsent when the peer resets it are never
+//   subtracted from Node's maxSessionMemory counter. Once it is exceeded, every new stream is
+//   refused with ENHANCE_YOUR_CALM and Chrome shows ERR_HTTP2_PROTOCOL_ERROR. We add up the
+//   unflushed bytes of every peer-reset stream (an upper bound of what leaked) and rotate
+//   before `leakRotateBytes`, which config keeps below maxSessionMemory.
+// - Reset budget: nghttp2 drains a token bucket (streamResetBurst, refilled streamResetRate
+//   per second, whole seconds) for every RST_STREAM it receives and sends
+//   GOAWAY(INTERNAL_ERROR) when it is empty. We mirror the bucket and rotate when a quarter is
+//   left. Once any GOAWAY is submitted nghttp2 stops counting, so rotation also disarms it.
+
+import { constants as h2 } from 'node:http2';
+import type { ServerHttp2Session } from 'node:http2';
+
+export type RotationReason = 'session-memory' | 'reset-budget';
+
+export interface SessionGuardOptions {
+  readonly leakRotateBytes: number;
+  readonly resetBurst: number;
+  readonly resetRatePerSec: number;
+  readonly onRotate: (session: ServerHttp2Session, reason: RotationReason) => void;
+  readonly now?: () => number;
+}
+
+export class SessionGuard {
+  readonly #options: SessionGuardOptions;
+  readonly #session: ServerHttp2Session;
+  #leakedBytes = 0;
+  #resetTokens: number;
+  #refilledAtSec: number;
+  #rotated = false;
+
+  constructor(session: ServerHttp2Session, options: SessionGuardOptions) {
+    this.#session = session;
+    this.#options = options;
+    this.#resetTokens = options.resetBurst;
+    this.#refilledAtSec = this.#nowSec();
+    session.on('stream', (stream) => {
+      stream.once('close', () => {
+        // Our own close(CANCEL) is counted too: an overestimate only rotates a little early.
+        if (stream.rstCode !== undefined && stream.rstCode !== h2.NGHTTP2_NO_ERROR) this.#spendResetToken();
+      });
+    });
+  }
+
+  get leakedBytes(): number {
+    return this.#leakedBytes;
+  }
+
+  get resetTokens(): number {
+    return this.#resetTokens;
+  }
+
+  get isRotated(): boolean {
+    return this.#rotated;
+  }
+
+  /** A stream the peer reset had this many bytes written but not yet sent. */
+  notePeerReset(unflushedBytes: number): void {
+    this.#leakedBytes += unflushedBytes;
+    if (this.#leakedBytes >= this.#options.leakRotateBytes) this.#rotate('session-memory');
+  }
+
+  #spendResetToken(): void {
+    const nowSec = this.#nowSec();
+    if (nowSec > this.#refilledAtSec) {
+      const refill = (nowSec - this.#refilledAtSec) * this.#options.resetRatePerSec;
+      this.#resetTokens = Math.min(this.#options.resetBurst, this.#resetTokens + refill);
+      this.#refilledAtSec = nowSec;
+    }
+    this.#resetTokens = Math.max(0, this.#resetTokens - 1);
+    if (this.#resetTokens <= this.#options.resetBurst / 4) this.#rotate('reset-budget');
+  }
+
+  #rotate(reason: RotationReason): void {
+    if (this.#rotated) return;
+    this.#rotated = true;
+    this.#options.onRotate(this.#session, reason);
+  }
+
+  #nowSec(): number {
+    return Math.floor((this.#options.now ?? Date.now)() / 1000);
+  }
+}

@@ -1,0 +1,168 @@
+// GET|HEAD /media/<path>: route -> range plan -> open file -> send body.
+// Koa handles routing and errors before the first byte; from the response head on, this
+// handler owns the stream (ctx.respond = false) and writes to it directly.
+
+import type { Http2ServerRequest } from 'node:http2';
+import type { OutgoingHttpHeaders } from 'node:http2';
+import type { ServerResponse } from 'node:http';
+import type { Context } from 'koa';
+import mime from 'mime-types';
+import { HttpError } from '../http/http-error.ts';
+import { parseMediaPath } from '../media-path.ts';
+import { contentRange, planRange } from '../range/range-plan.ts';
+import type { RangePlan, Representation } from '../range/range-plan.ts';
+import { layoutMultipart } from '../range/multipart.ts';
+import { createHttp1Sink, createHttp2Sink } from '../streaming/response-sink.ts';
+import type { CancelPolicy, ResponseSink } from '../streaming/response-sink.ts';
+import { sendBody } from '../streaming/send-body.ts';
+import type { BodySegment, SendLimits, SendResult } from '../streaming/send-body.ts';
+import type { BufferPool } from '../streaming/buffer-pool.ts';
+import type { SessionGuard } from '../http2/session-guard.ts';
+import type { ServerMetrics } from '../metrics.ts';
+import type { FileInfo, Storage } from '../../storage/storage.ts';
+import type { ServerHttp2Session } from 'node:http2';
+
+export interface MediaRouteDeps {
+  readonly storage: Storage;
+  readonly pool: BufferPool;
+  readonly metrics: ServerMetrics;
+  readonly limits: SendLimits;
+  readonly cancelPolicy: CancelPolicy;
+  readonly maxRangeParts: number;
+  readonly cacheControl: string;
+  readonly guardOf: (session: ServerHttp2Session) => SessionGuard | undefined;
+}
+
+/** What the request log reports about a media response. */
+export interface MediaOutcome {
+  readonly status: number;
+  readonly range: string | undefined;
+  readonly result: SendResult;
+}
+
+const ALLOW = 'GET, HEAD';
+
+export function mediaRoute(deps: MediaRouteDeps) {
+  return async function serveMedia(ctx: Context): Promise<void> {
+    const method = ctx.method;
+    if (method !== 'GET' && method !== 'HEAD') {
+      throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed on media`, { allow: ALLOW });
+    }
+    const parsed = parseMediaPath(ctx.path.slice('/media/'.length));
+    if (!parsed.ok) {
+      throw new HttpError(parsed.status, parsed.status === 400 ? 'BAD_PATH' : parsed.status === 403 ? 'FORBIDDEN_PATH' : 'NOT_FOUND', parsed.reason);
+    }
+    const sink = sinkFor(ctx, deps);
+    // A stream the client already cancelled gets no file opened for it.
+    if (!sink.isOpen()) {
+      ctx.respond = false;
+      ctx.state.media = { status: 0, range: undefined, result: { outcome: 'client-reset', bytesWritten: 0 } } satisfies MediaOutcome;
+      return;
+    }
+    const file = await deps.storage.open(parsed.path);
+    try {
+      const rep = representationOf(file.info);
+      const plan = planRange(method, requestConditions(ctx), rep, { maxRangeParts: deps.maxRangeParts });
+      const type = mime.contentType(parsed.path.slice(parsed.path.lastIndexOf('/') + 1)) || 'application/octet-stream';
+      const { headers, segments } = describeResponse(plan, rep, type, deps.cacheControl);
+      ctx.respond = false;
+      const range = ctx.get('range') || undefined;
+      if (!sink.isOpen()) {
+        ctx.state.media = { status: plan.status, range, result: { outcome: 'client-reset', bytesWritten: 0 } } satisfies MediaOutcome;
+        return;
+      }
+      const hasBody = method === 'GET' && segments.length > 0;
+      sink.respond(plan.status, headers, !hasBody);
+      let result: SendResult = { outcome: 'complete', bytesWritten: 0 };
+      if (hasBody) {
+        deps.metrics.activeStreams.inc();
+        const startedAt = ctx.state.startedAt as bigint;
+        const firstByte = (): void => {
+          deps.metrics.timeToFirstByte.observe(Number(process.hrtime.bigint() - startedAt) / 1e9);
+        };
+        try {
+          result = await sendBody(sink, file, segments, deps.pool, { ...deps.limits, onFirstWrite: firstByte });
+        } finally {
+          deps.metrics.activeStreams.dec();
+        }
+      }
+      ctx.state.media = { status: plan.status, range, result } satisfies MediaOutcome;
+    } finally {
+      // Every read has completed once sendBody returns; pending writes hold slabs, not the fd.
+      file.close();
+    }
+  };
+}
+
+function sinkFor(ctx: Context, deps: MediaRouteDeps): ResponseSink {
+  const req = ctx.req as Http2ServerRequest | typeof ctx.req;
+  if ('stream' in req && req.stream) {
+    const stream = req.stream;
+    const guard = deps.guardOf(stream.session as ServerHttp2Session);
+    return createHttp2Sink(stream, {
+      cancelPolicy: deps.cancelPolicy,
+      onPeerReset: (unflushed) => guard?.notePeerReset(unflushed),
+    });
+  }
+  return createHttp1Sink(ctx.res as ServerResponse);
+}
+
+function representationOf(info: FileInfo): Representation {
+  return { size: info.size, etag: `"${info.version}"`, lastModifiedSec: Math.floor(info.mtimeMs / 1000) };
+}
+
+function requestConditions(ctx: Context) {
+  const header = (name: string): string | undefined => ctx.get(name) || undefined;
+  return {
+    range: header('range'),
+    ifRange: header('if-range'),
+    ifMatch: header('if-match'),
+    ifNoneMatch: header('if-none-match'),
+    ifModifiedSince: header('if-modified-since'),
+    ifUnmodifiedSince: header('if-unmodified-since'),
+  };
+}
+
+/** Response head and body layout for a plan (RFC 9110 14.4 for Content-Range). */
+function describeResponse(
+  plan: RangePlan,
+  rep: Representation,
+  type: string,
+  cacheControl: string,
+): { headers: OutgoingHttpHeaders; segments: BodySegment[] } {
+  const validators: OutgoingHttpHeaders = {
+    etag: rep.etag,
+    'last-modified': new Date(rep.lastModifiedSec * 1000).toUTCString(),
+    'cache-control': cacheControl,
+    'accept-ranges': 'bytes',
+  };
+  switch (plan.kind) {
+    case 'full':
+      return {
+        headers: { ...validators, 'content-type': type, 'content-length': rep.size },
+        segments: rep.size > 0 ? [{ kind: 'file', start: 0, end: rep.size - 1 }] : [],
+      };
+    case 'partial': {
+      const { start, end } = plan.range;
+      return {
+        headers: { ...validators, 'content-type': type, 'content-length': end - start + 1, 'content-range': contentRange(plan.range, rep.size) },
+        segments: [{ kind: 'file', start, end }],
+      };
+    }
+    case 'multipart': {
+      const layout = layoutMultipart(plan.ranges, rep.size, type);
+      const segments: BodySegment[] = [];
+      for (const part of layout.parts) {
+        segments.push({ kind: 'literal', bytes: part.preamble }, { kind: 'file', start: part.range.start, end: part.range.end });
+      }
+      segments.push({ kind: 'literal', bytes: layout.epilogue });
+      return { headers: { ...validators, 'content-type': layout.contentType, 'content-length': layout.contentLength }, segments };
+    }
+    case 'unsatisfiable':
+      return { headers: { ...validators, 'content-range': `bytes */${rep.size}`, 'content-length': 0 }, segments: [] };
+    case 'not-modified':
+      return { headers: { etag: rep.etag, 'last-modified': validators['last-modified'], 'cache-control': cacheControl }, segments: [] };
+    case 'precondition-failed':
+      return { headers: { etag: rep.etag, 'content-length': 0 }, segments: [] };
+  }
+}

@@ -1,0 +1,155 @@
+// The data path: read a chunk into a leased slab, write it, release the slab when that
+// write completes. Nothing else releases a slab ('close', 'aborted' and 'finish' say nothing
+// about whether the socket still reads from it).
+//
+// Per stream at most `inflightBytes` are written and not yet flushed; beyond that the loop
+// waits for a write to complete or the stream to close. So a paused viewer holds at most that
+// much, the file is read only as fast as the client takes it, and the bytes a reset leaves
+// queued (which Node never subtracts from session memory) stay small.
+//
+// After every await the stream may have died; each resumption checks before touching it.
+
+import type { BufferPool, Lease } from './buffer-pool.ts';
+import type { ResponseSink } from './response-sink.ts';
+import type { MediaFile } from '../../storage/storage.ts';
+
+/** One piece of a response body: bytes we made (multipart delimiters) or a file range. */
+export type BodySegment =
+  | { readonly kind: 'literal'; readonly bytes: Buffer }
+  | { readonly kind: 'file'; readonly start: number; readonly end: number };
+
+/**
+ * When a slab goes back to the pool. Only 'on-flush' is correct; the others exist so tests
+ * can prove the byte verifiers catch a wrong policy (negative controls).
+ */
+export type ReleasePolicy = 'on-flush' | 'on-close' | 'after-write';
+
+export interface SendLimits {
+  readonly chunkBytes: number;
+  readonly inflightBytes: number;
+  readonly releasePolicy: ReleasePolicy;
+  /** Test hook: the server cancels the stream itself after this many body bytes. */
+  readonly cancelAfterBytes?: number | undefined;
+  /** Called once, when the first body bytes are handed to the transport. */
+  readonly onFirstWrite?: (() => void) | undefined;
+}
+
+export type SendOutcome = 'complete' | 'client-reset' | 'server-cancel' | 'error';
+
+export interface SendResult {
+  readonly outcome: SendOutcome;
+  /** Body bytes handed to the transport (including those a reset later discarded). */
+  readonly bytesWritten: number;
+  readonly error?: Error;
+}
+
+export async function sendBody(
+  sink: ResponseSink,
+  file: MediaFile,
+  segments: readonly BodySegment[],
+  pool: BufferPool,
+  limits: SendLimits,
+): Promise<SendResult> {
+  let inflight = 0;
+  let bytesWritten = 0;
+  let wake: (() => void) | undefined;
+  const wakeUp = (): void => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const abort = new AbortController();
+  const outstanding = limits.releasePolicy === 'on-close' ? new Set<Lease>() : undefined;
+  void sink.closed.then(() => {
+    abort.abort(new Error('stream closed'));
+    if (outstanding) for (const lease of outstanding) lease.release(); // wrong on purpose
+    outstanding?.clear();
+    wakeUp();
+  });
+
+  const result = (outcome: SendOutcome, error?: Error): SendResult =>
+    error ? { outcome, bytesWritten, error } : { outcome, bytesWritten };
+  const stopped = (): SendResult => result(sink.isClientReset() ? 'client-reset' : 'server-cancel');
+
+  const writeTracked = (chunk: Buffer, lease: Lease | undefined): boolean => {
+    if (lease) {
+      lease.writeStarted();
+      outstanding?.add(lease);
+    }
+    inflight += chunk.length;
+    const accepted = sink.write(chunk, () => {
+      inflight -= chunk.length;
+      if (lease && limits.releasePolicy === 'on-flush') {
+        lease.writeCompleted();
+        lease.release();
+      } else if (lease && outstanding?.delete(lease)) {
+        lease.writeCompleted();
+        lease.release();
+      }
+      wakeUp();
+    });
+    if (!accepted) {
+      inflight -= chunk.length;
+      if (lease) {
+        outstanding?.delete(lease);
+        lease.writeRefused();
+        lease.release();
+      }
+      return false;
+    }
+    if (bytesWritten === 0) limits.onFirstWrite?.();
+    bytesWritten += chunk.length;
+    if (lease && limits.releasePolicy === 'after-write') lease.release(); // wrong on purpose
+    return true;
+  };
+
+  const roomToWrite = async (): Promise<boolean> => {
+    while (inflight >= limits.inflightBytes && sink.isOpen()) {
+      await new Promise<void>((resolve) => (wake = resolve));
+    }
+    return sink.isOpen();
+  };
+
+  await sink.ready;
+  try {
+    for (const segment of segments) {
+      if (segment.kind === 'literal') {
+        if (!(await roomToWrite()) || !writeTracked(segment.bytes, undefined)) return stopped();
+        continue;
+      }
+      for (let position = segment.start; position <= segment.end; ) {
+        if (limits.cancelAfterBytes !== undefined && bytesWritten >= limits.cancelAfterBytes) {
+          sink.cancel();
+          return result('server-cancel');
+        }
+        if (!(await roomToWrite())) return stopped();
+        const lease = pool.tryAcquire() ?? (await pool.acquire(abort.signal).catch(() => undefined));
+        if (!lease) return stopped();
+        const want = Math.min(limits.chunkBytes, pool.slabBytes, segment.end - position + 1);
+        let got: number;
+        try {
+          got = await file.read(lease.buffer, want, position);
+        } catch (err) {
+          lease.release();
+          throw err;
+        }
+        if (!sink.isOpen()) {
+          lease.release();
+          return stopped();
+        }
+        if (got === 0) {
+          lease.release();
+          throw new Error(`${file.info.path} ended at ${position}, before the planned ${segment.end + 1} bytes`);
+        }
+        if (!writeTracked(lease.buffer.subarray(0, got), lease)) return stopped();
+        position += got;
+      }
+    }
+    sink.end();
+    return result('complete');
+  } catch (err) {
+    // Headers are out: the only honest signal left is resetting this one stream.
+    sink.cancel();
+    return result('error', err as Error);
+  }
+}

@@ -1,0 +1,200 @@
+// Filesystem backend for the media store.
+//
+// Every path is confined to the root twice: the caller passes clean relative segments, and
+// here the real path (symlinks resolved) must still lie under the root's real path.
+// Open files are shared: one descriptor per (device, inode, mtime, size), reference counted,
+// closed when its last user closes it. A file replaced by rename gets a new key, so readers
+// of the old descriptor keep reading the old bytes while new opens see the new file.
+
+import { constants, promises as fsp, close as closeFd, fstat, open as openFd, read as readFd } from 'node:fs';
+import type { BigIntStats } from 'node:fs';
+import path from 'node:path';
+import { StorageError } from './storage.ts';
+import type { FileInfo, MediaFile, Storage } from './storage.ts';
+
+interface SharedDescriptor {
+  readonly key: string;
+  readonly fd: number;
+  readonly info: FileInfo;
+  users: number;
+}
+
+export class FsStorage implements Storage {
+  readonly root: string;
+  readonly #descriptors = new Map<string, SharedDescriptor>();
+
+  private constructor(realRoot: string) {
+    this.root = realRoot;
+  }
+
+  static async create(root: string): Promise<FsStorage> {
+    let realRoot: string;
+    try {
+      realRoot = await fsp.realpath(root);
+    } catch (err) {
+      throw new StorageError('NOT_FOUND', `media root ${root} does not exist`, { cause: err });
+    }
+    const stats = await fsp.stat(realRoot);
+    if (!stats.isDirectory()) throw new StorageError('NOT_FOUND', `media root ${root} is not a directory`);
+    return new FsStorage(realRoot);
+  }
+
+  async stat(relPath: string): Promise<FileInfo> {
+    const real = await this.#resolve(relPath);
+    const stats = await wrapIo(() => fsp.stat(real, { bigint: true }), relPath);
+    if (!stats.isFile()) throw new StorageError('NOT_FOUND', `${relPath} is not a file`);
+    return toInfo(relPath, stats);
+  }
+
+  async open(relPath: string): Promise<MediaFile> {
+    const real = await this.#resolve(relPath);
+    const probe = await wrapIo(() => fsp.stat(real, { bigint: true }), relPath);
+    if (!probe.isFile()) throw new StorageError('NOT_FOUND', `${relPath} is not a file`);
+    const shared = this.#descriptors.get(keyOf(probe)) ?? (await this.#openDescriptor(real, relPath));
+    shared.users++;
+    return this.#handle(shared);
+  }
+
+  async list(): Promise<FileInfo[]> {
+    const found: FileInfo[] = [];
+    const walk = async (relDir: string): Promise<void> => {
+      const entries = await wrapIo(() => fsp.readdir(path.join(this.root, relDir), { withFileTypes: true }), relDir);
+      entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      for (const entry of entries) {
+        if (entry.name.startsWith('.')) continue;
+        const rel = relDir ? `${relDir}/${entry.name}` : entry.name;
+        if (entry.isDirectory()) {
+          await walk(rel);
+          continue;
+        }
+        try {
+          found.push(await this.stat(rel));
+        } catch (err) {
+          // A dangling or escaping symlink is not part of the library; anything else is real.
+          if (!(err instanceof StorageError) || (err.code !== 'NOT_FOUND' && err.code !== 'OUTSIDE_ROOT')) throw err;
+        }
+      }
+    };
+    await walk('');
+    return found;
+  }
+
+  openCounts(): { files: number; users: number } {
+    let users = 0;
+    for (const d of this.#descriptors.values()) users += d.users;
+    return { files: this.#descriptors.size, users };
+  }
+
+  async close(): Promise<void> {
+    // Descriptors still in use are closed by their last user; nothing is cut off here.
+  }
+
+  /** Real path of a clean relative path, refusing anything that is not under the root. */
+  async #resolve(relPath: string): Promise<string> {
+    const segments = relPath.split('/');
+    for (const segment of segments) {
+      if (segment === '' || segment === '.' || segment === '..' || /[\\\0]/.test(segment)) {
+        throw new StorageError('OUTSIDE_ROOT', `unsafe path ${JSON.stringify(relPath)}`);
+      }
+      if (segment.startsWith('.')) throw new StorageError('NOT_FOUND', `${relPath} is hidden`);
+    }
+    const real = await wrapIo(() => fsp.realpath(path.join(this.root, ...segments)), relPath);
+    if (!real.startsWith(this.root + path.sep)) {
+      throw new StorageError('OUTSIDE_ROOT', `${relPath} resolves outside the media root`);
+    }
+    return real;
+  }
+
+  async #openDescriptor(real: string, relPath: string): Promise<SharedDescriptor> {
+    // O_NOFOLLOW: the real path was just resolved; a symlink swapped in since is refused.
+    // Raw fds (not FileHandle): their lifetime is ours, counted by users, never left to GC.
+    const fd = await wrapIo(
+      () => new Promise<number>((resolve, reject) =>
+        openFd(real, constants.O_RDONLY | constants.O_NOFOLLOW, (err, opened) => (err ? reject(err) : resolve(opened))),
+      ),
+      relPath,
+    );
+    let stats: BigIntStats;
+    try {
+      stats = await new Promise<BigIntStats>((resolve, reject) =>
+        fstat(fd, { bigint: true }, (err, s) => (err ? reject(err) : resolve(s))),
+      );
+    } catch (err) {
+      closeFd(fd, () => {});
+      throw mapIoError(err, relPath);
+    }
+    const key = keyOf(stats);
+    const raced = this.#descriptors.get(key);
+    if (raced) {
+      // Another request opened the same file while we waited; share that descriptor.
+      closeFd(fd, () => {});
+      return raced;
+    }
+    const shared: SharedDescriptor = { key, fd, info: toInfo(relPath, stats), users: 0 };
+    this.#descriptors.set(key, shared);
+    return shared;
+  }
+
+  #handle(shared: SharedDescriptor): MediaFile {
+    let isClosed = false;
+    return {
+      info: shared.info,
+      read: (target, length, position) =>
+        new Promise<number>((resolve, reject) => {
+          if (isClosed) return reject(new StorageError('IO', 'read after close'));
+          readFd(shared.fd, target, 0, length, position, (err, bytesRead) =>
+            err ? reject(mapIoError(err, shared.info.path)) : resolve(bytesRead),
+          );
+        }),
+      close: () => {
+        if (isClosed) throw new Error(`media file ${shared.info.path} closed twice`);
+        isClosed = true;
+        if (--shared.users > 0) return;
+        this.#descriptors.delete(shared.key);
+        closeFd(shared.fd, () => {});
+      },
+    };
+  }
+}
+
+function keyOf(stats: BigIntStats): string {
+  return `${stats.dev}:${stats.ino}:${stats.mtimeNs}:${stats.size}`;
+}
+
+function toInfo(relPath: string, stats: BigIntStats): FileInfo {
+  return {
+    path: relPath,
+    size: Number(stats.size),
+    mtimeMs: Number(stats.mtimeNs / 1_000_000n),
+    version: `${stats.size.toString(36)}-${stats.mtimeNs.toString(36)}-${stats.ino.toString(36)}`,
+  };
+}
+
+async function wrapIo<T>(fn: () => Promise<T>, relPath: string): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw mapIoError(err, relPath);
+  }
+}
+
+function mapIoError(err: unknown, relPath: string): StorageError {
+  if (err instanceof StorageError) return err;
+  const code = (err as NodeJS.ErrnoException).code;
+  switch (code) {
+    case 'ENOENT':
+    case 'ENOTDIR':
+    case 'EISDIR':
+      return new StorageError('NOT_FOUND', `${relPath} not found`, { cause: err });
+    case 'ELOOP':
+      return new StorageError('OUTSIDE_ROOT', `${relPath} is a symlink loop or was swapped`, { cause: err });
+    case 'EACCES':
+    case 'EPERM':
+      return new StorageError('NOT_PERMITTED', `${relPath}: permission denied`, { cause: err });
+    case 'EMFILE':
+    case 'ENFILE':
+      return new StorageError('TOO_MANY_OPEN_FILES', 'too many open files', { cause: err });
+    default:
+      return new StorageError('IO', `${relPath}: ${(err as Error).message}`, { cause: err });
+  }
+}
