@@ -57,12 +57,15 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'STREAM_INFLIGHT_BYTES', key: 'streamInflightBytes', kind: 'int', fallback: String(256 * 1024), min: 16 * 1024, max: 64 * 1024 * 1024, doc: 'Bytes a stream may have written but not yet flushed' },
   { env: 'POOL_MAX_BYTES', key: 'poolMaxBytes', kind: 'int', fallback: String(64 * 1024 * 1024), min: 64 * 1024, max: 16 * 1024 * 1024 * 1024, doc: 'Hard cap on pooled buffer memory' },
   { env: 'MAX_CONCURRENT_STREAMS', key: 'maxConcurrentStreams', kind: 'int', fallback: '128', min: 1, max: 1000, doc: 'HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS' },
-  { env: 'SESSION_MEMORY_MIB', key: 'sessionMemoryMiB', kind: 'int', fallback: '32', min: 4, max: 1024, doc: "Node's maxSessionMemory per HTTP/2 connection" },
-  { env: 'SESSION_LEAK_ROTATE_BYTES', key: 'sessionLeakRotateBytes', kind: 'int', fallback: String(12 * 1024 * 1024), min: 0, max: 1024 * 1024 * 1024, doc: 'Rotate a connection once resets left this many unflushed bytes' },
+  { env: 'SESSION_MEMORY_MIB', key: 'sessionMemoryMiB', kind: 'int', fallback: '64', min: 4, max: 4096, doc: "Node's maxSessionMemory per HTTP/2 connection, in MiB" },
+  { env: 'SESSION_LEAK_ROTATE_BYTES', key: 'sessionLeakRotateBytes', kind: 'int', fallback: String(16 * 1024 * 1024), min: 0, max: 4096 * 1024 * 1024, doc: 'Rotate a connection once peer resets left this many unflushed bytes' },
   { env: 'STREAM_RESET_BURST', key: 'streamResetBurst', kind: 'int', fallback: '1000', min: 10, max: 1_000_000, doc: "nghttp2's peer RST_STREAM budget per connection" },
   { env: 'STREAM_RESET_RATE_PER_SEC', key: 'streamResetRatePerSec', kind: 'int', fallback: '100', min: 1, max: 1_000_000, doc: 'Refill rate of that budget' },
   { env: 'RANGE_MAX_PARTS', key: 'rangeMaxParts', kind: 'int', fallback: '16', min: 1, max: 1000, doc: 'Most ranges one request may name before it gets 200 full' },
 ];
+
+/** Room in maxSessionMemory for headers, settings and nghttp2's own allocations. */
+const SESSION_MEMORY_HEADROOM_MIB = 8;
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -81,7 +84,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly 
     const setting = m && SETTINGS.find((s) => flagOf(s) === m[1]);
     if (!m || !setting) throw new ConfigError(`unknown argument ${JSON.stringify(arg)} (try --help)`);
     const value = m[2] ?? argv[++i];
-    if (value === undefined) throw new ConfigError(`--${m[1]} needs a value`);
+    // Empty counts as missing, as it does for env: `--media-root=` would otherwise serve the cwd.
+    if (value === undefined || value === '') throw new ConfigError(`--${m[1]} needs a value`);
     raw.set(setting.env, value);
   }
   const out: Record<string, unknown> = {};
@@ -97,8 +101,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly 
     throw new ConfigError('STREAM_INFLIGHT_BYTES must be at least CHUNK_BYTES');
   }
   if (config.poolMaxBytes < config.chunkBytes) throw new ConfigError('POOL_MAX_BYTES must hold at least one chunk');
-  if (config.sessionLeakRotateBytes >= config.sessionMemoryMiB * 1024 * 1024) {
-    throw new ConfigError('SESSION_LEAK_ROTATE_BYTES must be below SESSION_MEMORY_MIB');
+  // Node counts bytes queued on live streams against maxSessionMemory too: the budget must
+  // hold every stream's in-flight bytes plus the leak we tolerate before rotating, or a busy
+  // but healthy connection would start refusing streams.
+  const neededMiB = Math.ceil(
+    (config.maxConcurrentStreams * config.streamInflightBytes + config.sessionLeakRotateBytes) / 2 ** 20 + SESSION_MEMORY_HEADROOM_MIB,
+  );
+  if (config.sessionMemoryMiB < neededMiB) {
+    throw new ConfigError(
+      `SESSION_MEMORY_MIB must be at least ${neededMiB} (MAX_CONCURRENT_STREAMS x STREAM_INFLIGHT_BYTES + SESSION_LEAK_ROTATE_BYTES + ${SESSION_MEMORY_HEADROOM_MIB} MiB), got ${config.sessionMemoryMiB}`,
+    );
   }
   return Object.freeze(config);
 }
@@ -112,7 +124,8 @@ function parseSetting(s: Setting, value: string | undefined): unknown {
     case 'port': {
       if (value === undefined) return undefined;
       const n = Number(value);
-      return Number.isInteger(n) && n >= 0 && n <= 65535 ? n : bad('must be a port number 0-65535');
+      // Digits only: Number() would read " " as 0 (a random port) and "0x50" as 80.
+      return /^\d+$/.test(value) && n <= 65535 ? n : bad('must be a port number 0-65535');
     }
     case 'int': {
       const n = Number(value);

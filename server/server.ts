@@ -14,7 +14,7 @@ import { BufferPool } from './streaming/buffer-pool.ts';
 import type { CancelPolicy } from './streaming/response-sink.ts';
 import type { ReleasePolicy } from './streaming/send-body.ts';
 import { SessionGuard } from './http2/session-guard.ts';
-import { drainSession } from './http2/session-drain.ts';
+import { closeSessionGracefully } from './http2/session-drain.ts';
 import { loadTlsMaterial } from './tls/certificates.ts';
 import { FsStorage } from '../storage/fs-storage.ts';
 import type { Storage } from '../storage/storage.ts';
@@ -93,7 +93,7 @@ export async function startServer(config: Config, overrides: TestOverrides = {})
         onRotate: (s, reason) => {
           metrics.sessionRotations.inc({ reason });
           log.info({ reason }, 'rotating http2 connection gracefully (GOAWAY NO_ERROR)');
-          drainSession(s);
+          closeSessionGracefully(s);
         },
       }),
     );

@@ -1,36 +1,26 @@
-// Graceful close of one HTTP/2 connection, as RFC 9113 section 6.8 describes it:
-// GOAWAY(NO_ERROR) with last-stream-id 2^31-1 first, so streams the client is opening right
-// now are still accepted; one round trip later (a PING ack) the final GOAWAY with the real
-// last stream id, via session.close(), which lets open streams finish and then closes.
-// A client sees only NO_ERROR, never a refused stream; requests it had not sent go to a new
-// connection. Used for rotation now and for shutdown later.
+// Graceful close of one HTTP/2 connection: GOAWAY(NO_ERROR) carrying the real last stream
+// id, open streams finish, then the connection closes (Node's session.close()).
+//
+// Why not RFC 9113 section 6.8's two steps (GOAWAY with 2^31-1, then the real id one round
+// trip later)? The first step is meant to keep accepting streams the client is opening right
+// now. Node can only send it through nghttp2_submit_goaway, which marks the session
+// GOAWAY_SENT, and from then on nghttp2 silently ignores every new stream (it has a
+// "shutdown notice" for the first step, but Node does not expose it). Measured here: a stream
+// sent just before the client read the first GOAWAY hung until the final GOAWAY told the
+// client it was unprocessed; and a client with no active stream never acks the PING, so that
+// final GOAWAY waited for a timeout. A single GOAWAY with the real last stream id tells the
+// client at once which streams it must retry (docs/http2-lifecycle.md).
 
-import { constants as h2 } from 'node:http2';
 import type { Http2Session } from 'node:http2';
 
-const MAX_STREAM_ID = 2 ** 31 - 1;
-/** If the PING is never acked (or cannot be sent), close after this long anyway. */
-const PING_FALLBACK_MS = 1000;
+const closing = new WeakSet<Http2Session>();
 
-const draining = new WeakSet<Http2Session>();
-
-export function isDraining(session: Http2Session): boolean {
-  return draining.has(session);
+export function isClosingGracefully(session: Http2Session): boolean {
+  return closing.has(session);
 }
 
-export function drainSession(session: Http2Session): void {
-  if (draining.has(session) || session.closed || session.destroyed) return;
-  draining.add(session);
-  session.goaway(h2.NGHTTP2_NO_ERROR, MAX_STREAM_ID);
-  let isFinalSent = false;
-  const sendFinal = (): void => {
-    if (isFinalSent || session.closed || session.destroyed) return;
-    isFinalSent = true;
-    clearTimeout(fallback);
-    session.close();
-  };
-  const fallback = setTimeout(sendFinal, PING_FALLBACK_MS);
-  fallback.unref();
-  const isPingSent = session.ping(() => sendFinal());
-  if (!isPingSent) sendFinal();
+export function closeSessionGracefully(session: Http2Session): void {
+  if (closing.has(session) || session.closed || session.destroyed) return;
+  closing.add(session);
+  session.close();
 }

@@ -140,7 +140,8 @@ function clampLongSuffixes(rangeSet: string, size: number): string {
 
 /** IMF-fixdate (and the obsolete forms Date.parse accepts) to whole seconds; invalid: undefined. */
 export function parseHttpDate(value: string): number | undefined {
-  const ms = Date.parse(value);
+  // asctime-date has no zone and Date.parse would read it as local time; HTTP-dates are GMT (RFC 9110 5.6.7).
+  const ms = Date.parse(/GMT|UTC|[+-]\d{4}\s*$|Z$/i.test(value) ? value : `${value} GMT`);
   return Number.isNaN(ms) ? undefined : Math.floor(ms / 1000);
 }
 

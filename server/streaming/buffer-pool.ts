@@ -103,7 +103,10 @@ export class BufferPool {
     if (!Number.isInteger(options.slabBytes) || options.slabBytes < 1024) {
       throw new RangeError('slabBytes must be an integer >= 1024');
     }
-    if (options.maxBytes < options.slabBytes) throw new RangeError('maxBytes must hold at least one slab');
+    // Finite too: NaN or Infinity would make capacitySlabs NaN or Infinity, i.e. no cap at all.
+    if (!Number.isFinite(options.maxBytes) || options.maxBytes < options.slabBytes) {
+      throw new RangeError('maxBytes must be finite and hold at least one slab');
+    }
     this.slabBytes = options.slabBytes;
     this.capacitySlabs = Math.floor(options.maxBytes / options.slabBytes);
     this.#poison = options.poisonOnRelease ?? false;
@@ -124,17 +127,25 @@ export class BufferPool {
     if (signal?.aborted) return Promise.reject(signal.reason as Error);
     this.#waitsTotal++;
     return new Promise<Lease>((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject };
-      this.#waiters.push(waiter);
-      signal?.addEventListener(
-        'abort',
-        () => {
-          const at = this.#waiters.indexOf(waiter);
-          if (at >= 0) this.#waiters.splice(at, 1);
-          reject(signal.reason as Error);
+      const onAbort = (): void => {
+        const at = this.#waiters.indexOf(waiter);
+        if (at >= 0) this.#waiters.splice(at, 1);
+        reject(signal!.reason as Error);
+      };
+      // The listener goes when the wait ends, or a signal reused across waits gathers one per wait.
+      const stopListening = (): void => signal?.removeEventListener('abort', onAbort);
+      const waiter: Waiter = {
+        resolve: (lease) => {
+          stopListening();
+          resolve(lease);
         },
-        { once: true },
-      );
+        reject: (err) => {
+          stopListening();
+          reject(err);
+        },
+      };
+      this.#waiters.push(waiter);
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 
