@@ -2,7 +2,12 @@
 // headers and the file's validators, no I/O (RFC 9110 section 13 and section 14).
 //
 // Policy, written down because RFC 9110 leaves it to the server:
-// - A malformed Range header, or one with a unit other than "bytes", is ignored: 200 full.
+// - A malformed Range header, one with an invalid range-spec ("bytes=5-3", RFC 9110 14.1.1),
+//   or one with a unit other than "bytes", is ignored: 200 full (RFC 9110 14.2 lets a server
+//   ignore an invalid ranges-specifier; 416 is kept for well-formed but unsatisfiable ones).
+// - Dates in conditionals must be HTTP-dates (RFC 9110 5.6.7); anything else is ignored.
+// - If-Range with a date honours the range only if Last-Modified is a strong validator: the
+//   file was last modified at least one second before now (RFC 9110 8.8.2.2, 13.1.5).
 // - A zero-length file ignores Range (there is no byte to select): 200 with an empty body.
 // - A suffix range longer than the file selects the whole file (RFC 9110 14.1.3).
 // - Overlapping and adjacent ranges are coalesced. A coalesced single range is a plain 206.
@@ -47,6 +52,8 @@ export type RangePlan =
 
 export interface RangePolicy {
   readonly maxRangeParts: number;
+  /** The response's Date, in seconds; defaults to the clock. */
+  readonly nowSec?: number;
 }
 
 export function planRange(
@@ -59,7 +66,8 @@ export function planRange(
   if (precondition) return precondition;
   // RFC 9110 14.2: Range applies to GET; HEAD answers with the same headers a GET would get.
   if (headers.range === undefined || rep.size === 0) return FULL;
-  if (headers.ifRange !== undefined && !ifRangeMatches(headers.ifRange, rep)) return FULL;
+  const nowSec = policy.nowSec ?? Math.floor(Date.now() / 1000);
+  if (headers.ifRange !== undefined && !ifRangeMatches(headers.ifRange, rep, nowSec)) return FULL;
   return planByteRanges(headers.range, rep.size, policy);
 }
 
@@ -82,14 +90,15 @@ function evaluatePreconditions(h: ConditionalHeaders, rep: Representation): Rang
   return undefined;
 }
 
-/** RFC 9110 13.1.5: a strong ETag compared strongly, or an HTTP-date equal to Last-Modified. */
-function ifRangeMatches(value: string, rep: Representation): boolean {
+/** RFC 9110 13.1.5: a strong ETag compared strongly, or an HTTP-date equal to a strong Last-Modified. */
+function ifRangeMatches(value: string, rep: Representation, nowSec: number): boolean {
   const trimmed = value.trim();
   if (trimmed.startsWith('"') || trimmed.startsWith('W/')) {
     return !trimmed.startsWith('W/') && trimmed === rep.etag;
   }
   const date = parseHttpDate(trimmed);
-  return date !== undefined && date === rep.lastModifiedSec;
+  const isLastModifiedStrong = rep.lastModifiedSec <= nowSec - 1;
+  return date !== undefined && date === rep.lastModifiedSec && isLastModifiedStrong;
 }
 
 /** RFC 9110 8.8.3.2: "*" matches any current representation; weak tags never match strongly. */
@@ -107,6 +116,7 @@ function planByteRanges(header: string, size: number, policy: RangePolicy): Rang
   const eq = header.indexOf('=');
   // Unknown units are ignored (RFC 9110 14.2); the unit name is case-insensitive.
   if (eq < 0 || header.slice(0, eq).trim().toLowerCase() !== 'bytes') return FULL;
+  if (hasInvalidSpec(header.slice(eq + 1))) return FULL;
   const normalized = `bytes=${clampLongSuffixes(header.slice(eq + 1), size)}`;
   const requested = parseRange(size, normalized);
   if (requested === -2) return FULL; // malformed
@@ -138,10 +148,30 @@ function clampLongSuffixes(rangeSet: string, size: number): string {
     .join(',');
 }
 
-/** IMF-fixdate (and the obsolete forms Date.parse accepts) to whole seconds; invalid: undefined. */
+/** A first-last spec whose last is below its first makes the whole set invalid (RFC 9110 14.1.1). */
+function hasInvalidSpec(rangeSet: string): boolean {
+  return rangeSet.split(',').some((spec) => {
+    const m = /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(spec);
+    return m !== null && Number(m[2]) < Number(m[1]);
+  });
+}
+
+const DAY = '(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)';
+const LONG_DAY = '(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)';
+const MONTH = '(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)';
+const TIME = '\\d{2}:\\d{2}:\\d{2}';
+const HTTP_DATE_FORMS = [
+  new RegExp(`^${DAY}, \\d{2} ${MONTH} \\d{4} ${TIME} GMT$`), // IMF-fixdate
+  new RegExp(`^${LONG_DAY}, \\d{2}-${MONTH}-\\d{2} ${TIME} GMT$`), // obsolete RFC 850
+  new RegExp(`^${DAY} ${MONTH} [ \\d]\\d ${TIME} \\d{4}$`), // obsolete asctime, no zone
+];
+
+/** An HTTP-date (RFC 9110 5.6.7, all three forms) to whole seconds; anything else: undefined. */
 export function parseHttpDate(value: string): number | undefined {
-  // asctime-date has no zone and Date.parse would read it as local time; HTTP-dates are GMT (RFC 9110 5.6.7).
-  const ms = Date.parse(/GMT|UTC|[+-]\d{4}\s*$|Z$/i.test(value) ? value : `${value} GMT`);
+  const trimmed = value.trim();
+  if (!HTTP_DATE_FORMS.some((form) => form.test(trimmed))) return undefined;
+  // asctime has no zone and Date.parse would read it as local time; HTTP-dates are GMT.
+  const ms = Date.parse(trimmed.endsWith('GMT') ? trimmed : `${trimmed} GMT`);
   return Number.isNaN(ms) ? undefined : Math.floor(ms / 1000);
 }
 

@@ -94,6 +94,9 @@ const RANGE_CASES: readonly Case[] = [
   { name: 'empty header', headers: { range: '' }, expected: FULL },
   { name: 'negative start', headers: { range: 'bytes=-5-10' }, expected: FULL },
   { name: 'fractional', headers: { range: 'bytes=1.5-3' }, expected: FULL },
+  // Invalid range-spec (last below first, RFC 9110 14.1.1): the whole header is ignored, not 416
+  { name: 'last below first', headers: { range: 'bytes=5-3' }, expected: FULL },
+  { name: 'last below first inside a list', headers: { range: 'bytes=0-1,5-3' }, expected: FULL },
   // Whitespace (RFC 9110 5.6.1: OWS around list elements)
   { name: 'spaces around ranges', headers: { range: 'bytes= 0-1 , 50-51 ' }, expected: multipart([0, 1], [50, 51]) },
   { name: 'spaces around the unit', headers: { range: ' bytes =0-1' }, expected: partial(0, 1) },
@@ -108,6 +111,7 @@ const RANGE_CASES: readonly Case[] = [
   { name: 'If-Range other ETag', headers: { range: 'bytes=0-9', ifRange: '"other"' }, expected: FULL },
   { name: 'If-Range weak ETag, same opaque tag', headers: { range: 'bytes=0-9', ifRange: `W/${ETAG}` }, expected: FULL },
   { name: 'If-Range date equal to Last-Modified', headers: { range: 'bytes=0-9', ifRange: LAST_MODIFIED }, expected: partial(0, 9) },
+  { name: 'If-Range date that is not an HTTP-date', headers: { range: 'bytes=0-9', ifRange: '1994-11-06T08:49:37Z' }, expected: FULL },
   { name: 'If-Range date one second earlier', headers: { range: 'bytes=0-9', ifRange: EARLIER }, expected: FULL },
   { name: 'If-Range date one second later', headers: { range: 'bytes=0-9', ifRange: LATER }, expected: FULL },
   { name: 'If-Range invalid date', headers: { range: 'bytes=0-9', ifRange: 'yesterday' }, expected: FULL },
@@ -222,6 +226,11 @@ describe('parseHttpDate', () => {
     { input: 'garbage', expected: undefined },
     { input: '', expected: undefined },
     { input: 'Sun, 32 Nov 1994 08:49:37 GMT', expected: undefined },
+    // Not HTTP-dates, though Date.parse would take them (RFC 9110 5.6.7: ignore invalid dates)
+    { input: '1', expected: undefined },
+    { input: '1994-11-06T08:49:37Z', expected: undefined },
+    { input: 'Sun, 06 Nov 1994 08:49:37 +0100', expected: undefined },
+    { input: 'November 6, 1994', expected: undefined },
   ];
   for (const c of cases) {
     it(`${JSON.stringify(c.input)} -> ${c.expected}`, () => {
@@ -246,4 +255,14 @@ describe('parseHttpDate', () => {
       }
     });
   }
+});
+
+describe('If-Range with a date needs a strong Last-Modified (RFC 9110 8.8.2.2)', () => {
+  const headers = { range: 'bytes=0-9', ifRange: LAST_MODIFIED };
+  it('honoured when the file is at least a second older than now', () => {
+    assert.deepEqual(planRange('GET', headers, rep(100), { ...POLICY, nowSec: LAST_MODIFIED_SEC + 1 }), partial(0, 9));
+  });
+  it('ignored (200 full) when the file changed within the current second', () => {
+    assert.deepEqual(planRange('GET', headers, rep(100), { ...POLICY, nowSec: LAST_MODIFIED_SEC }), FULL);
+  });
 });
