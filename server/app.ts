@@ -55,7 +55,8 @@ function errorBoundary(deps: AppDeps) {
     } catch (err) {
       const httpError = toHttpError(err);
       if (httpError.status >= 500) deps.log.error({ err, path: ctx.path }, 'request failed');
-      if (!ctx.respond || ctx.headerSent) return; // the media handler already reset its stream
+      // ctx.respond is undefined unless a handler took the stream over (false): compare exactly.
+      if (ctx.respond === false || ctx.headerSent) return; // the media handler already reset its stream
       ctx.status = httpError.status;
       ctx.set(httpError.headers);
       ctx.set('cache-control', 'no-store');

@@ -54,7 +54,7 @@ export function mediaRoute(deps: MediaRouteDeps) {
     }
     const sink = sinkFor(ctx, deps);
     // A stream the client already cancelled gets no file opened for it.
-    if (!sink.isOpen()) {
+    if (sink.isGone()) {
       ctx.respond = false;
       ctx.state.media = { status: 0, range: undefined, result: { outcome: 'client-reset', bytesWritten: 0 } } satisfies MediaOutcome;
       return;
@@ -67,7 +67,7 @@ export function mediaRoute(deps: MediaRouteDeps) {
       const { headers, segments } = describeResponse(plan, rep, type, deps.cacheControl);
       ctx.respond = false;
       const range = ctx.get('range') || undefined;
-      if (!sink.isOpen()) {
+      if (sink.isGone()) {
         ctx.state.media = { status: plan.status, range, result: { outcome: 'client-reset', bytesWritten: 0 } } satisfies MediaOutcome;
         return;
       }
@@ -108,7 +108,10 @@ function sinkFor(ctx: Context, deps: MediaRouteDeps): ResponseSink {
 }
 
 function representationOf(info: FileInfo): Representation {
-  return { size: info.size, etag: `"${info.version}"`, lastModifiedSec: Math.floor(info.mtimeMs / 1000) };
+  // RFC 9110 8.8.2.1: a Last-Modified later than the response's Date (a file dated in the
+  // future) MUST be replaced by the Date; being that recent, it is then weak for If-Range.
+  const lastModifiedSec = Math.min(Math.floor(info.mtimeMs / 1000), Math.floor(Date.now() / 1000));
+  return { size: info.size, etag: `"${info.version}"`, lastModifiedSec };
 }
 
 function requestConditions(ctx: Context) {

@@ -21,7 +21,13 @@ export type CancelPolicy = 'close' | 'destroy';
 
 export interface ResponseSink {
   readonly protocol: 'h2' | 'http/1.1';
+  /** Body bytes may still be written. */
   isOpen(): boolean;
+  /**
+   * The client went away (stream closed or reset, socket gone). Not the same as !isOpen():
+   * Node ends the writable side of an HTTP/2 HEAD stream on arrival, yet it still wants a head.
+   */
+  isGone(): boolean;
   /** Sends the response head; with `endStream` nothing follows (HEAD, 304, 416...). */
   respond(status: number, headers: OutgoingHttpHeaders, endStream: boolean): void;
   write(chunk: Buffer, onFlushed: () => void): boolean;
@@ -59,10 +65,12 @@ export function createHttp2Sink(stream: ServerHttp2Stream, hooks: Http2SinkHooks
   // Errors of a stream are reported by how it closed; an 'error' listener keeps a peer's
   // non-CANCEL reset from becoming an uncaught exception.
   stream.on('error', () => {});
-  const isOpen = (): boolean => !stream.destroyed && !stream.closed && !stream.writableEnded;
+  const isGone = (): boolean => stream.destroyed || stream.closed;
+  const isOpen = (): boolean => !isGone() && !stream.writableEnded;
   return {
     protocol: 'h2',
     isOpen,
+    isGone,
     respond(status, headers, endStream) {
       stream.respond({ ...headers, ':status': status }, { endStream });
     },
@@ -111,11 +119,12 @@ export function createHttp1Sink(res: ServerResponse): ResponseSink {
           res.once('socket', () => resolve());
           res.once('close', () => resolve());
         });
-  const isOpen = (): boolean =>
-    !res.destroyed && !res.writableEnded && res.socket !== null && !res.socket.destroyed;
+  const isGone = (): boolean => res.destroyed || (res.socket !== null && res.socket.destroyed);
+  const isOpen = (): boolean => !isGone() && !res.writableEnded && res.socket !== null;
   return {
     protocol: 'http/1.1',
     isOpen,
+    isGone,
     respond(status, headers, endStream) {
       res.writeHead(status, headers as Record<string, string | number | string[]>);
       if (endStream) res.end();
