@@ -48,6 +48,22 @@ describe('session limits under seek storms', () => {
     };
   };
 
+  /** One viewer seeking as fast as it can, four streams at a time, each reset after <= 64 KiB. */
+  const fastResetStorm = (server: TestServer) => {
+    const file = library.files.get('seek.bin')!;
+    return runSeekStorm({
+      connect: () => connectH2(server, 'h2c'),
+      path: '/media/seek.bin',
+      size: file.size,
+      salt: file.salt,
+      sessions: 1,
+      seeksPerSession: 600,
+      inFlight: 4,
+      readMinBytes: 1,
+      readMaxBytes: 64 * 1024,
+    });
+  };
+
   it('paused viewer, 1,000 seeks on default settings: no refused stream, no error GOAWAY, every seek gets its bytes', async () => {
     const server = await start({});
     const report = await runPausedViewer(pausedViewer(server, 1000));
@@ -81,18 +97,7 @@ describe('session limits under seek storms', () => {
 
   it('fast seek storm with a tight reset budget: rotated gracefully, never GOAWAY(INTERNAL_ERROR)', async () => {
     const server = await start(TIGHT_RESETS);
-    const file = library.files.get('seek.bin')!;
-    const report = await runSeekStorm({
-      connect: () => connectH2(server, 'h2c'),
-      path: '/media/seek.bin',
-      size: file.size,
-      salt: file.salt,
-      sessions: 1,
-      seeksPerSession: 600,
-      inFlight: 4,
-      readMinBytes: 1,
-      readMaxBytes: 64 * 1024,
-    });
+    const report = await fastResetStorm(server);
     console.log(`# reset budget (guard on): ${JSON.stringify(report)}`);
     assert.deepEqual(report.failures, {});
     assert.equal(report.corruptBytes, 0);
@@ -102,18 +107,7 @@ describe('session limits under seek storms', () => {
 
   it('negative control: the same storm with the guard disabled gets GOAWAY(INTERNAL_ERROR) from nghttp2', async () => {
     const server = await start(TIGHT_RESETS, true);
-    const file = library.files.get('seek.bin')!;
-    const report = await runSeekStorm({
-      connect: () => connectH2(server, 'h2c'),
-      path: '/media/seek.bin',
-      size: file.size,
-      salt: file.salt,
-      sessions: 1,
-      seeksPerSession: 600,
-      inFlight: 4,
-      readMinBytes: 1,
-      readMaxBytes: 64 * 1024,
-    });
+    const report = await fastResetStorm(server);
     console.log(`# reset budget (guard OFF): ${JSON.stringify(report)}`);
     assert.ok((report.failures['fail:goaway-2'] ?? 0) > 0, `expected GOAWAY(INTERNAL_ERROR), got ${JSON.stringify(report.failures)}`);
     await assertNoLeaks(server);
