@@ -16,6 +16,8 @@ export interface PausedViewerOptions {
   readonly readMaxBytes: number;
   readonly pauseMs: number;
   readonly seed?: number;
+  /** End the run at the first failure (benchmarks: "seeks until the first refused stream"). */
+  readonly stopAtFirstFailure?: boolean;
 }
 
 export interface PausedViewerReport {
@@ -26,8 +28,10 @@ export interface PausedViewerReport {
   retried: number;
   connections: number;
   gracefulGoaways: number;
-  /** Failure class -> count: refused-7 (REFUSED_STREAM), rst-11 (ENHANCE_YOUR_CALM), goaway-N... */
+  /** Failure class -> count: rst-11 (ENHANCE_YOUR_CALM), rst-N, goaway-N, status-N, short-read. */
   failures: Record<string, number>;
+  /** 1-based index of the first failed seek, if any. */
+  firstFailureAtSeek?: number;
   elapsedMs: number;
 }
 
@@ -57,7 +61,10 @@ export async function runPausedViewer(options: PausedViewerOptions): Promise<Pau
       if (s !== session) return;
       isGoingAway = true;
       if (code === http2.constants.NGHTTP2_NO_ERROR) report.gracefulGoaways++;
-      else fail(`goaway-${code}`);
+      else {
+        fail(`goaway-${code}`);
+        report.firstFailureAtSeek ??= report.seeks + 1;
+      }
     });
     return s;
   };
@@ -78,9 +85,14 @@ export async function runPausedViewer(options: PausedViewerOptions): Promise<Pau
     }
     report.seeks++;
     report.corruptBytes += result.corruptBytes;
-    if (result.failure) fail(result.failure);
-    else if (result.received >= want) report.seeksWithAllBytes++;
-    else fail('short-read');
+    const failure = result.failure ?? (result.received >= want ? undefined : 'short-read');
+    if (!failure) {
+      report.seeksWithAllBytes++;
+      continue;
+    }
+    fail(failure);
+    report.firstFailureAtSeek ??= report.seeks;
+    if (options.stopAtFirstFailure) break;
   }
   session?.close();
   report.elapsedMs = Date.now() - started;
