@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Installs the native peers of `npm run bench` from Debian: nginx, h2o, caddy, and h2load
+# (nghttp2-client). The bench starts each peer itself on a loopback port with a config of its
+# own, so the packages' system services must not run: a policy-rc.d that refuses every start
+# is in place while installing, and any nginx/h2o/caddy the packages started anyway (or that
+# listens on 80/443) is stopped afterwards.
+#
+#   bash bench/install-peers.sh
+set -euo pipefail
+
+PACKAGES=(nginx h2o caddy nghttp2-client)
+BINARIES=(/usr/sbin/nginx /usr/bin/h2o /usr/bin/caddy /usr/bin/h2load)
+
+if [[ $(id -u) -ne 0 ]]; then
+  SUDO=sudo
+else
+  SUDO=
+fi
+
+missing=()
+for i in "${!PACKAGES[@]}"; do
+  [[ -x ${BINARIES[$i]} ]] || missing+=("${PACKAGES[$i]}")
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "install-peers: nginx, h2o, caddy and h2load are already installed"
+else
+  export DEBIAN_FRONTEND=noninteractive
+  # Keep maintainer scripts from starting services (invoke-rc.d asks policy-rc.d; 101 = no).
+  policy=/usr/sbin/policy-rc.d
+  created_policy=0
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 755 "$policy"
+    created_policy=1
+  fi
+  trap '[[ $created_policy -eq 1 ]] && $SUDO rm -f "$policy"' EXIT
+
+  # apt-get update only when the package lists are missing or do not know a package yet.
+  if ! apt-cache show "${missing[@]}" >/dev/null 2>&1; then
+    $SUDO apt-get update -qq
+  fi
+  echo "install-peers: installing ${missing[*]}"
+  $SUDO apt-get install -y -qq --no-install-recommends \
+    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}"
+fi
+
+# Whatever started anyway (a sysvinit script, a package without policy-rc.d support): stop it.
+for service in nginx h2o caddy; do
+  if [[ -x /etc/init.d/$service ]] && pgrep -x "$service" >/dev/null 2>&1; then
+    $SUDO /etc/init.d/"$service" stop >/dev/null 2>&1 || true
+  fi
+done
+for service in nginx h2o caddy; do
+  # Only daemons the packages started: their pid files live in /run (the bench's are in temp dirs).
+  for pidfile in /run/$service.pid /var/run/$service.pid /run/$service/$service.pid; do
+    if [[ -r $pidfile ]]; then
+      pid=$(cat "$pidfile")
+      if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+        echo "install-peers: stopping $service (pid $pid) started by the package"
+        $SUDO kill -TERM "$pid" || true
+      fi
+    fi
+  done
+done
+if command -v ss >/dev/null 2>&1; then
+  busy=$(ss -Hltnp '( sport = :80 or sport = :443 )' 2>/dev/null || true)
+  if [[ -n $busy ]]; then
+    echo "install-peers: warning: something still listens on port 80 or 443:" >&2
+    echo "$busy" >&2
+  fi
+fi
+
+echo "install-peers: versions"
+/usr/sbin/nginx -v 2>&1 | sed 's/^/  /'
+/usr/bin/h2o --version 2>&1 | head -1 | sed 's/^/  /'
+/usr/bin/caddy version 2>&1 | head -1 | sed 's/^/  caddy /'
+/usr/bin/h2load --version 2>&1 | head -1 | sed 's/^/  /'
