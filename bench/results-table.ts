@@ -1,0 +1,107 @@
+// The benchmark's result file format and its markdown table (ratios to nginx).
+
+import { readFile, writeFile } from 'node:fs/promises';
+import type { MachineDescription } from './machine.ts';
+
+export type WorkloadName =
+  | 'a-h2load-1MiB'
+  | 'a-node-1MiB'
+  | 'b-h2load-64KiB'
+  | 'b-node-64KiB'
+  | 'c-seek-storm'
+  | 'd-cancel-3000'
+  | 'e-paused-viewer'
+  | 'f-stalled-memory';
+
+export type WorkloadOutcome =
+  | { readonly ok: true; readonly result: unknown; readonly ms: number }
+  | { readonly ok: false; readonly error: string; readonly ms: number };
+
+export interface PeerResult {
+  readonly peer: string;
+  readonly kind: string;
+  readonly skipped?: string;
+  readonly workloads: Partial<Record<WorkloadName, WorkloadOutcome>>;
+}
+
+export interface BenchResults {
+  readonly startedAt: string;
+  readonly machine: MachineDescription;
+  readonly quick: boolean;
+  readonly settings: { readonly fileBytes: number; readonly files: number };
+  readonly peers: readonly PeerResult[];
+}
+
+type Row = Record<string, unknown>;
+
+function result(peer: PeerResult, name: WorkloadName): Row | undefined {
+  const w = peer.workloads[name];
+  return w?.ok ? (w.result as Row) : undefined;
+}
+
+function cell(peer: PeerResult, name: WorkloadName, show: (r: Row) => string): string {
+  if (peer.skipped) return 'skipped';
+  const w = peer.workloads[name];
+  if (!w) return 'n/a';
+  if (!w.ok) return `failed: ${w.error.slice(0, 60)}`;
+  return show(w.result as Row);
+}
+
+function withRatio(value: number, base: number | undefined): string {
+  const shown = value.toLocaleString('en-US');
+  return base ? `${shown} (${(value / base).toFixed(2)}x)` : shown;
+}
+
+function failuresText(failures: unknown): string {
+  const entries = Object.entries((failures ?? {}) as Record<string, number>).filter(([, n]) => n > 0);
+  return entries.length === 0 ? '0' : entries.map(([k, n]) => `${k}: ${n}`).join(', ');
+}
+
+export function renderMarkdown(bench: BenchResults): string {
+  const nginx = bench.peers.find((p) => p.peer === 'nginx');
+  const base = (name: WorkloadName, key: string): number | undefined =>
+    nginx ? (result(nginx, name)?.[key] as number | undefined) : undefined;
+  const m = bench.machine;
+  const lines = [
+    `Run of ${bench.startedAt}${bench.quick ? ' (--quick)' : ''}. Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}, kernel ${m.kernel}, Node ${m.node}.`,
+    `Peers: ${Object.entries(m.peerVersions).map(([k, v]) => `${k} (${v})`).join('; ') || 'none native'}.`,
+    '',
+    'Throughput and request rate, ratio to nginx in brackets. h2load sends one fixed Range per round (rounds at new random offsets); the Node driver picks a random offset per request but competes for the same 2 cores, so it understates fast servers.',
+    '',
+    '| Peer | (a) 1 MiB ranges, h2load MB/s | (a) Node driver MB/s | (b) 64 KiB ranges, h2load req/s | (b) Node driver req/s |',
+    '|---|---|---|---|---|',
+  ];
+  for (const p of bench.peers) {
+    lines.push(
+      `| ${p.peer} | ${cell(p, 'a-h2load-1MiB', (r) => withRatio(r.megabytesPerSec as number, base('a-h2load-1MiB', 'megabytesPerSec')))} | ${cell(p, 'a-node-1MiB', (r) => withRatio(r.megabytesPerSec as number, base('a-node-1MiB', 'megabytesPerSec')))} | ${cell(p, 'b-h2load-64KiB', (r) => withRatio(r.requestsPerSec as number, base('b-h2load-64KiB', 'requestsPerSec')))} | ${cell(p, 'b-node-64KiB', (r) => withRatio(r.requestsPerSec as number, base('b-node-64KiB', 'requestsPerSec')))} |`,
+    );
+  }
+  lines.push(
+    '',
+    'Seek storms: (c) the load tool, scrubbing profile, bytes verified; (d) 3,000 open-ended ranges on one connection, 16 in flight, each cancelled after 64 KiB (graceful GOAWAY + reconnect allowed); (e) a paused viewer seeking on one connection until the first refused stream (cap 2,000); (f) server RSS with 1,000 concurrent streams whose clients stopped reading.',
+    '',
+    '| Peer | (c) seeks/s | (c) p99 TTFB | (c) failures | (d) cancels | (e) paused seeks | (f) peak RSS (idle) |',
+    '|---|---|---|---|---|---|---|',
+  );
+  for (const p of bench.peers) {
+    const c = (show: (r: Row) => string): string => cell(p, 'c-seek-storm', show);
+    const mib = (n: unknown): string => `${Math.round((n as number) / 2 ** 20)} MiB`;
+    lines.push(
+      `| ${p.peer} | ${c((r) => String(r.seeksPerSec))} | ${c((r) => `${(r.ttfbMs as Row).p99} ms`)} | ${c((r) => `${failuresText(r.failures)}${r.corruptBytes ? `, corrupt bytes ${r.corruptBytes}` : ''}`)} | ${cell(p, 'd-cancel-3000', (r) => (failuresText(r.failures) === '0' ? `survived (${r.seeks} seeks, ${r.rotations} graceful GOAWAYs)` : `failed after ${r.seeks} seeks: ${failuresText(r.failures)}`))} | ${cell(p, 'e-paused-viewer', (r) => (r.firstFailureAtSeek ? `refused at seek ${r.firstFailureAtSeek} (${failuresText(r.failures)})` : `none refused in ${r.seeks}`))} | ${cell(p, 'f-stalled-memory', (r) => `${mib(r.peakRssBytes)} (${mib(r.idleRssBytes)})${(r.refusedOrReset as number) > 0 ? `, ${r.refusedOrReset} streams reset` : ''}`)} |`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+const START = '<!-- bench:latest:start -->';
+const END = '<!-- bench:latest:end -->';
+
+/** Replaces the latest-results section of bench/README.md (between markers). */
+export async function updateBenchReadme(readmePath: string, markdown: string, jsonPath: string): Promise<void> {
+  const current = await readFile(readmePath, 'utf8').catch(() => `# Benchmarks\n\n${START}\n${END}\n`);
+  const section = `${START}\n${markdown}\nFull results: \`${jsonPath}\`.\n${END}`;
+  const next = current.includes(START)
+    ? current.replace(new RegExp(`${START}[\\s\\S]*${END}`), section)
+    : `${current.trimEnd()}\n\n${section}\n`;
+  await writeFile(readmePath, next);
+}
