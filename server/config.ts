@@ -28,6 +28,8 @@ export interface Config {
   readonly streamResetBurst: number;
   readonly streamResetRatePerSec: number;
   readonly rangeMaxParts: number;
+  readonly fileCacheValidMs: number;
+  readonly fileCacheMaxFiles: number;
 }
 
 type Kind = 'port' | 'optional-port' | 'int' | 'string' | 'optional-path' | 'path' | 'log-level';
@@ -61,6 +63,8 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'SESSION_LEAK_ROTATE_BYTES', key: 'sessionLeakRotateBytes', kind: 'int', fallback: String(16 * 1024 * 1024), min: 0, max: 4096 * 1024 * 1024, doc: 'Rotate a connection once peer resets left this many unflushed bytes' },
   { env: 'STREAM_RESET_BURST', key: 'streamResetBurst', kind: 'int', fallback: '1000', min: 10, max: 1_000_000, doc: "nghttp2's peer RST_STREAM budget per connection" },
   { env: 'STREAM_RESET_RATE_PER_SEC', key: 'streamResetRatePerSec', kind: 'int', fallback: '100', min: 1, max: 1_000_000, doc: 'Refill rate of that budget' },
+  { env: 'FILE_CACHE_VALID_MS', key: 'fileCacheValidMs', kind: 'int', fallback: '1000', min: 0, max: 60_000, doc: 'How long an opened file is reused without a stat (0: off); changes made outside the server show within this' },
+  { env: 'FILE_CACHE_MAX_FILES', key: 'fileCacheMaxFiles', kind: 'int', fallback: '1000', min: 1, max: 100_000, doc: 'Most files the open-file cache keeps open' },
   { env: 'RANGE_MAX_PARTS', key: 'rangeMaxParts', kind: 'int', fallback: '16', min: 1, max: 1000, doc: 'Most ranges one request may name before it gets 200 full' },
 ];
 

@@ -47,7 +47,10 @@ export interface RunningServer {
 
 export async function startServer(config: Config, overrides: TestOverrides = {}): Promise<RunningServer> {
   const log = createLogger(config.logLevel, overrides.logDestination);
-  const storage = await FsStorage.create(config.mediaRoot);
+  const storage = await FsStorage.create(config.mediaRoot, {
+    cacheValidMs: config.fileCacheValidMs,
+    cacheMaxFiles: config.fileCacheMaxFiles,
+  });
   const pool = new BufferPool({
     slabBytes: config.chunkBytes,
     maxBytes: config.poolMaxBytes,

@@ -5,6 +5,13 @@
 // Open files are shared: one descriptor per (device, inode, mtime, size), reference counted,
 // closed when its last user closes it. A file replaced by rename gets a new key, so readers
 // of the old descriptor keep reading the old bytes while new opens see the new file.
+//
+// Open-file cache (nginx's open_file_cache, h2o's filecache): a path opened within the last
+// `cacheValidMs` reuses its descriptor and stat without touching the filesystem, so a hot
+// file costs one pread per chunk instead of realpath + stat + open + fstat + close around it
+// (measured: those were a third of the server's CPU on 64 KiB ranges). A cached entry always
+// pairs a descriptor with its own stat, so bytes and validators never mix; a file replaced
+// outside the server is seen at the latest `cacheValidMs` later.
 
 import { constants, promises as fsp, close as closeFd, fstat, open as openFd, read as readFd } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
@@ -17,17 +24,37 @@ interface SharedDescriptor {
   readonly fd: number;
   readonly info: FileInfo;
   users: number;
+  /** Cache entries (paths) that keep this descriptor open. */
+  cachedBy: number;
 }
+
+interface CacheEntry {
+  readonly shared: SharedDescriptor;
+  readonly validUntil: number;
+}
+
+export interface FsStorageOptions {
+  /** How long an opened path is reused without a stat; 0 turns the cache off. */
+  readonly cacheValidMs: number;
+  readonly cacheMaxFiles: number;
+}
+
+const DEFAULT_OPTIONS: FsStorageOptions = { cacheValidMs: 1000, cacheMaxFiles: 1000 };
 
 export class FsStorage implements Storage {
   readonly root: string;
+  readonly #options: FsStorageOptions;
   readonly #descriptors = new Map<string, SharedDescriptor>();
+  /** Relative path -> entry, least recently used first. */
+  readonly #cache = new Map<string, CacheEntry>();
+  #sweeper: NodeJS.Timeout | undefined;
 
-  private constructor(realRoot: string) {
+  private constructor(realRoot: string, options: FsStorageOptions) {
     this.root = realRoot;
+    this.#options = options;
   }
 
-  static async create(root: string): Promise<FsStorage> {
+  static async create(root: string, options: FsStorageOptions = DEFAULT_OPTIONS): Promise<FsStorage> {
     let realRoot: string;
     try {
       realRoot = await fsp.realpath(root);
@@ -36,7 +63,7 @@ export class FsStorage implements Storage {
     }
     const stats = await fsp.stat(realRoot);
     if (!stats.isDirectory()) throw new StorageError('NOT_FOUND', `media root ${root} is not a directory`);
-    return new FsStorage(realRoot);
+    return new FsStorage(realRoot, options);
   }
 
   async stat(relPath: string): Promise<FileInfo> {
@@ -47,11 +74,25 @@ export class FsStorage implements Storage {
   }
 
   async open(relPath: string): Promise<MediaFile> {
-    const real = await this.#resolve(relPath);
-    const probe = await wrapIo(() => fsp.stat(real, { bigint: true }), relPath);
-    if (!probe.isFile()) throw new StorageError('NOT_FOUND', `${relPath} is not a file`);
-    const shared = this.#descriptors.get(keyOf(probe)) ?? (await this.#openDescriptor(real, relPath));
+    const cached = this.#cache.get(relPath);
+    if (cached && cached.validUntil > Date.now()) {
+      this.#cache.delete(relPath); // re-insert: most recently used last
+      this.#cache.set(relPath, cached);
+      cached.shared.users++;
+      return this.#handle(cached.shared);
+    }
+    let shared: SharedDescriptor;
+    try {
+      const real = await this.#resolve(relPath);
+      const probe = await wrapIo(() => fsp.stat(real, { bigint: true }), relPath);
+      if (!probe.isFile()) throw new StorageError('NOT_FOUND', `${relPath} is not a file`);
+      shared = this.#descriptors.get(keyOf(probe)) ?? (await this.#openDescriptor(real, relPath));
+    } catch (err) {
+      this.#forget(relPath);
+      throw err;
+    }
     shared.users++;
+    this.#remember(relPath, shared);
     return this.#handle(shared);
   }
 
@@ -79,14 +120,57 @@ export class FsStorage implements Storage {
     return found;
   }
 
-  openCounts(): { files: number; users: number } {
+  openCounts(): { files: number; users: number; cached: number } {
     let users = 0;
     for (const d of this.#descriptors.values()) users += d.users;
-    return { files: this.#descriptors.size, users };
+    return { files: this.#descriptors.size, users, cached: this.#cache.size };
+  }
+
+  dropCache(): void {
+    for (const relPath of [...this.#cache.keys()]) this.#forget(relPath);
   }
 
   async close(): Promise<void> {
+    clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
     // Descriptors still in use are closed by their last user; nothing is cut off here.
+    this.dropCache();
+  }
+
+  #remember(relPath: string, shared: SharedDescriptor): void {
+    if (this.#options.cacheValidMs <= 0) return;
+    this.#forget(relPath);
+    shared.cachedBy++;
+    this.#cache.set(relPath, { shared, validUntil: Date.now() + this.#options.cacheValidMs });
+    for (const oldest of this.#cache.keys()) {
+      if (this.#cache.size <= this.#options.cacheMaxFiles) break;
+      this.#forget(oldest);
+    }
+    // Expired entries would otherwise keep their descriptors until the path is opened again.
+    this.#sweeper ??= setInterval(() => this.#sweep(), Math.max(this.#options.cacheValidMs, 250)).unref();
+  }
+
+  #forget(relPath: string): void {
+    const entry = this.#cache.get(relPath);
+    if (!entry) return;
+    this.#cache.delete(relPath);
+    entry.shared.cachedBy--;
+    this.#closeIfUnused(entry.shared);
+  }
+
+  #sweep(): void {
+    const now = Date.now();
+    for (const [relPath, entry] of this.#cache) if (entry.validUntil <= now) this.#forget(relPath);
+    if (this.#cache.size === 0) {
+      clearInterval(this.#sweeper);
+      this.#sweeper = undefined;
+    }
+  }
+
+  #closeIfUnused(shared: SharedDescriptor): void {
+    if (shared.users > 0 || shared.cachedBy > 0) return;
+    this.#descriptors.delete(shared.key);
+    closeFd(shared.fd, () => {});
   }
 
   /** Real path of a clean relative path, refusing anything that is not under the root. */
@@ -130,7 +214,7 @@ export class FsStorage implements Storage {
       closeFd(fd, () => {});
       return raced;
     }
-    const shared: SharedDescriptor = { key, fd, info: toInfo(relPath, stats), users: 0 };
+    const shared: SharedDescriptor = { key, fd, info: toInfo(relPath, stats), users: 0, cachedBy: 0 };
     this.#descriptors.set(key, shared);
     return shared;
   }
@@ -149,9 +233,8 @@ export class FsStorage implements Storage {
       close: () => {
         if (isClosed) throw new Error(`media file ${shared.info.path} closed twice`);
         isClosed = true;
-        if (--shared.users > 0) return;
-        this.#descriptors.delete(shared.key);
-        closeFd(shared.fd, () => {});
+        shared.users--;
+        this.#closeIfUnused(shared);
       },
     };
   }

@@ -40,7 +40,9 @@ export interface Storage {
   stat(path: string): Promise<FileInfo>;
   /** Every servable file below the root, depth first, hidden entries skipped. */
   list(): Promise<FileInfo[]>;
-  /** Counts for leak checks: files and descriptors currently open. */
-  openCounts(): { readonly files: number; readonly users: number };
+  /** Counts for leak checks: descriptors open, their users, and paths held by the cache. */
+  openCounts(): { readonly files: number; readonly users: number; readonly cached: number };
+  /** Closes descriptors that only the open-file cache keeps open. */
+  dropCache(): void;
   close(): Promise<void>;
 }

@@ -2,7 +2,7 @@
 // and a replaced file read consistently by whoever opened it.
 
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rename, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
@@ -35,7 +35,7 @@ describe('FsStorage', () => {
     await symlink(path.join(base, 'outside.mp4'), path.join(root, 'escape.mp4'));
     await symlink(path.join(root, 'one.mp4'), path.join(root, 'alias.mp4'));
     await symlink(path.join(root, 'missing'), path.join(root, 'dangling.mp4'));
-    storage = await FsStorage.create(root);
+    storage = await FsStorage.create(root, { cacheValidMs: 0, cacheMaxFiles: 1 });
   });
 
   it('refuses a missing or non-directory root', async () => {
@@ -57,7 +57,7 @@ describe('FsStorage', () => {
   for (const [rel, code] of refusals) {
     it(`open(${JSON.stringify(rel)}) fails with ${code}`, async () => {
       await assert.rejects(storage.open(rel), (err: unknown) => err instanceof StorageError && err.code === code);
-      assert.deepEqual(storage.openCounts(), { files: 0, users: 0 });
+      assert.deepEqual(storage.openCounts(), { files: 0, users: 0, cached: 0 });
     });
   }
 
@@ -74,11 +74,11 @@ describe('FsStorage', () => {
   it('shares one descriptor between users and closes it after the last one', async () => {
     const first = await storage.open('one.mp4');
     const second = await storage.open('one.mp4');
-    assert.deepEqual(storage.openCounts(), { files: 1, users: 2 });
+    assert.deepEqual(storage.openCounts(), { files: 1, users: 2, cached: 0 });
     first.close();
-    assert.deepEqual(storage.openCounts(), { files: 1, users: 1 });
+    assert.deepEqual(storage.openCounts(), { files: 1, users: 1, cached: 0 });
     second.close();
-    assert.deepEqual(storage.openCounts(), { files: 0, users: 0 });
+    assert.deepEqual(storage.openCounts(), { files: 0, users: 0, cached: 0 });
     assert.throws(() => second.close(), /closed twice/);
   });
 
@@ -99,7 +99,7 @@ describe('FsStorage', () => {
     assert.equal(storage.openCounts().files, 2);
     before.close();
     after.close();
-    assert.deepEqual(storage.openCounts(), { files: 0, users: 0 });
+    assert.deepEqual(storage.openCounts(), { files: 0, users: 0, cached: 0 });
   });
 
   it('a read after close is refused', async () => {
@@ -107,4 +107,65 @@ describe('FsStorage', () => {
     file.close();
     await assert.rejects(file.read(Buffer.alloc(3), 3, 0), StorageError);
   });
+
+  describe('open-file cache', () => {
+    it('reuses the descriptor within the validity window, then re-validates by stat', async () => {
+      const cached = await FsStorage.create(root, { cacheValidMs: 200, cacheMaxFiles: 10 });
+      await writeFile(path.join(root, 'hot.mp4'), 'first');
+      const a = await cached.open('hot.mp4');
+      a.close();
+      assert.deepEqual(cached.openCounts(), { files: 1, users: 0, cached: 1 }, 'kept open by the cache');
+      const tmp = path.join(root, '.hot.tmp');
+      await writeFile(tmp, 'second!');
+      await rename(tmp, path.join(root, 'hot.mp4'));
+      const b = await cached.open('hot.mp4');
+      assert.equal(b.info.version, a.info.version, 'within the window: the cached descriptor and its own stat');
+      assert.equal(await readBytes(b), 'first', 'bytes and validators stay paired');
+      b.close();
+      await new Promise((r) => setTimeout(r, 250));
+      const c = await cached.open('hot.mp4');
+      assert.notEqual(c.info.version, a.info.version, 'after the window the replacement is seen');
+      assert.equal(await readBytes(c), 'second!');
+      c.close();
+      cached.dropCache();
+      assert.deepEqual(cached.openCounts(), { files: 0, users: 0, cached: 0 });
+      await cached.close();
+    });
+
+    it('keeps at most cacheMaxFiles open, evicting the least recently used', async () => {
+      const cached = await FsStorage.create(root, { cacheValidMs: 60_000, cacheMaxFiles: 2 });
+      for (const name of ['one.mp4', 'a/b/two.webm', 'alias.mp4', 'one.mp4']) (await cached.open(name)).close();
+      assert.equal(cached.openCounts().cached, 2);
+      assert.ok(cached.openCounts().files <= 2);
+      await cached.close();
+      assert.deepEqual(cached.openCounts(), { files: 0, users: 0, cached: 0 });
+    });
+
+    it('a descriptor in use survives eviction and closes with its last user', async () => {
+      const cached = await FsStorage.create(root, { cacheValidMs: 60_000, cacheMaxFiles: 1 });
+      const held = await cached.open('one.mp4');
+      (await cached.open('a/b/two.webm')).close(); // evicts one.mp4 from the cache
+      assert.equal(await readBytes(held), 'one');
+      held.close();
+      assert.deepEqual(cached.openCounts(), { files: 1, users: 0, cached: 1 });
+      await cached.close();
+    });
+
+    it('a failed open drops the stale entry', async () => {
+      const cached = await FsStorage.create(root, { cacheValidMs: 50, cacheMaxFiles: 10 });
+      await writeFile(path.join(root, 'gone.mp4'), 'x');
+      (await cached.open('gone.mp4')).close();
+      await rm(path.join(root, 'gone.mp4'));
+      await new Promise((r) => setTimeout(r, 80));
+      await assert.rejects(cached.open('gone.mp4'), (err: unknown) => err instanceof StorageError && err.code === 'NOT_FOUND');
+      assert.deepEqual(cached.openCounts(), { files: 0, users: 0, cached: 0 });
+      await cached.close();
+    });
+  });
 });
+
+async function readBytes(file: { info: { size: number }; read(t: Buffer, l: number, p: number): Promise<number> }): Promise<string> {
+  const buf = Buffer.alloc(file.info.size);
+  const n = await file.read(buf, buf.length, 0);
+  return buf.subarray(0, n).toString();
+}
