@@ -3,12 +3,12 @@
 
 import Koa from 'koa';
 import type { Context, Next } from 'koa';
-import { HttpError, toHttpError } from './http/http-error.ts';
+import { HttpError, errorAnswer, toHttpError } from './http/http-error.ts';
+import { logMediaResponse, logPlainResponse } from './http/response-log.ts';
 import { mediaRoute } from './routes/media.ts';
 import type { MediaOutcome, MediaRouteDeps } from './routes/media.ts';
 import { libraryRoute } from './routes/library.ts';
 import { healthRoute, metricsRoute } from './routes/health.ts';
-import { recordOutcome } from './metrics.ts';
 import type { Logger } from './log.ts';
 
 export interface AppDeps extends MediaRouteDeps {
@@ -29,21 +29,10 @@ function requestLog(deps: AppDeps) {
   return async function logRequest(ctx: Context, next: Next): Promise<void> {
     ctx.state.startedAt = process.hrtime.bigint();
     await next();
-    const ms = Number(process.hrtime.bigint() - (ctx.state.startedAt as bigint)) / 1e6;
+    const line = { method: ctx.method, path: ctx.path, startedAt: ctx.state.startedAt as bigint };
     const media = ctx.state.media as MediaOutcome | undefined;
-    const base = { method: ctx.method, path: ctx.path, ms: Math.round(ms * 10) / 10 };
-    if (!media) {
-      const level = ctx.status >= 500 ? 'error' : ctx.path.startsWith('/media/') ? 'info' : 'debug';
-      deps.log[level]({ ...base, status: ctx.status }, 'response');
-      if (ctx.path.startsWith('/media/')) deps.metrics.responses.inc({ status: String(ctx.status), outcome: 'complete' });
-      return;
-    }
-    const { outcome, bytesWritten, error } = media.result;
-    recordOutcome(deps.metrics, media.status, outcome, bytesWritten);
-    const line = { ...base, status: media.status, range: media.range, bytes: bytesWritten, ended: outcome };
-    if (outcome === 'error') deps.log.error({ ...line, err: error?.message }, 'media response failed mid-body');
-    else if (outcome === 'complete') deps.log.info(line, 'media response');
-    else deps.log.debug(line, 'media response cancelled');
+    if (media) logMediaResponse(deps.log, deps.metrics, line, media);
+    else logPlainResponse(deps.log, deps.metrics, line, ctx.status);
   };
 }
 
@@ -57,10 +46,10 @@ function errorBoundary(deps: AppDeps) {
       if (httpError.status >= 500) deps.log.error({ err, path: ctx.path }, 'request failed');
       // ctx.respond is undefined unless a handler took the stream over (false): compare exactly.
       if (ctx.respond === false || ctx.headerSent) return; // the media handler already reset its stream
-      ctx.status = httpError.status;
-      ctx.set(httpError.headers);
-      ctx.set('cache-control', 'no-store');
-      ctx.body = { error: httpError.code, message: httpError.message };
+      const answer = errorAnswer(httpError);
+      ctx.status = answer.status;
+      ctx.set(answer.headers);
+      ctx.body = answer.body;
     }
   };
 }

@@ -15,6 +15,7 @@ import type { CancelPolicy } from './streaming/response-sink.ts';
 import type { ReleasePolicy } from './streaming/send-body.ts';
 import { SessionGuard } from './http2/session-guard.ts';
 import { closeSessionGracefully } from './http2/session-drain.ts';
+import { installMediaFastPath } from './http2/media-stream.ts';
 import { loadTlsMaterial } from './tls/certificates.ts';
 import { FsStorage } from '../storage/fs-storage.ts';
 import type { Storage } from '../storage/storage.ts';
@@ -41,6 +42,8 @@ export interface RunningServer {
   readonly metrics: ServerMetrics;
   readonly log: Logger;
   readonly tlsCert: string;
+  /** HTTP/2 media streams bypass Koa on every listener (http2/media-stream.ts). */
+  readonly isMediaFastPath: boolean;
   /** Closes sessions gracefully, then destroys what is still open after `graceMs`. */
   close(graceMs?: number): Promise<void>;
 }
@@ -58,7 +61,7 @@ export async function startServer(config: Config, overrides: TestOverrides = {})
   });
   const metrics = createMetrics(pool, storage);
   const guards = new WeakMap<ServerHttp2Session, SessionGuard>();
-  const app = createApp({
+  const appDeps = {
     log,
     storage,
     pool,
@@ -72,8 +75,15 @@ export async function startServer(config: Config, overrides: TestOverrides = {})
     cancelPolicy: overrides.cancelPolicy ?? 'close',
     maxRangeParts: config.rangeMaxParts,
     cacheControl: config.cacheControl,
-    guardOf: (session) => guards.get(session),
-  });
+    guardOf: (session: ServerHttp2Session) => guards.get(session),
+  };
+  const app = createApp(appDeps);
+  let isFastPathEverywhere = true;
+  const useFastPath = (server: Http2SecureServer | Http2Server): void => {
+    if (installMediaFastPath(server, appDeps)) return;
+    isFastPathEverywhere = false;
+    log.warn('HTTP/2 media fast path not installed: media goes through Koa');
+  };
 
   const sessionOptions = {
     settings: { maxConcurrentStreams: config.maxConcurrentStreams },
@@ -105,6 +115,7 @@ export async function startServer(config: Config, overrides: TestOverrides = {})
   const tls = await loadTlsMaterial({ certPath: config.tlsCertPath, keyPath: config.tlsKeyPath, dataDir: config.dataDir }, log);
   const secure = http2.createSecureServer({ ...sessionOptions, allowHTTP1: true, key: tls.key, cert: tls.cert }, app.callback());
   secure.on('session', watchSession);
+  useFastPath(secure);
   const secureConnections = trackConnections(secure);
   const port = await listen(secure, config.port, config.host);
   let h2c: Http2Server | undefined;
@@ -113,6 +124,7 @@ export async function startServer(config: Config, overrides: TestOverrides = {})
   if (config.h2cPort !== undefined) {
     h2c = http2.createServer(sessionOptions, app.callback());
     h2c.on('session', watchSession);
+    useFastPath(h2c);
     h2cConnections = trackConnections(h2c);
     h2cPort = await listen(h2c, config.h2cPort, config.host);
   }
@@ -127,6 +139,7 @@ export async function startServer(config: Config, overrides: TestOverrides = {})
     metrics,
     log,
     tlsCert: tls.cert,
+    isMediaFastPath: isFastPathEverywhere,
     async close(graceMs = 2000) {
       await Promise.all([
         closeServer(secure, secureConnections, graceMs),

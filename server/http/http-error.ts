@@ -42,3 +42,12 @@ export function toHttpError(err: unknown): HttpError {
   }
   return new HttpError(500, 'INTERNAL', 'internal error');
 }
+
+/** The answer to an error before the response head: the same JSON on every path. */
+export function errorAnswer(err: HttpError): { status: number; headers: Record<string, string>; body: string } {
+  return {
+    status: err.status,
+    headers: { ...err.headers, 'cache-control': 'no-store', 'content-type': 'application/json; charset=utf-8' },
+    body: JSON.stringify({ error: err.code, message: err.message }),
+  };
+}

@@ -42,55 +42,70 @@ export interface MediaOutcome {
 
 const ALLOW = 'GET, HEAD';
 
+/** What the media handler needs of a request, whichever transport carried it. */
+export interface MediaRequest {
+  readonly method: string;
+  /** The URL path after "/media/", still percent-encoded, without the query. */
+  readonly rawPath: string;
+  header(name: string): string | undefined;
+  readonly startedAt: bigint;
+}
+
+/**
+ * Serves one media request into `sink`. Before the response head every problem is thrown as
+ * an HttpError for the caller to answer; once this returns, the response is done (or the
+ * client went away).
+ */
+export async function serveMediaRequest(req: MediaRequest, sink: ResponseSink, deps: MediaRouteDeps): Promise<MediaOutcome> {
+  const method = req.method;
+  if (method !== 'GET' && method !== 'HEAD') {
+    throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed on media`, { allow: ALLOW });
+  }
+  const parsed = parseMediaPath(req.rawPath);
+  if (!parsed.ok) {
+    throw new HttpError(parsed.status, parsed.status === 400 ? 'BAD_PATH' : parsed.status === 403 ? 'FORBIDDEN_PATH' : 'NOT_FOUND', parsed.reason);
+  }
+  const range = req.header('range');
+  // A stream the client already cancelled gets no file opened for it.
+  if (sink.isGone()) return { status: 0, range, result: { outcome: 'client-reset', bytesWritten: 0 } };
+  const file = await deps.storage.open(parsed.path);
+  try {
+    const rep = representationOf(file.info);
+    const plan = planRange(method, requestConditions(req), rep, { maxRangeParts: deps.maxRangeParts });
+    const type = mime.contentType(parsed.path.slice(parsed.path.lastIndexOf('/') + 1)) || 'application/octet-stream';
+    const { headers, segments } = describeResponse(plan, rep, type, deps.cacheControl);
+    if (sink.isGone()) return { status: plan.status, range, result: { outcome: 'client-reset', bytesWritten: 0 } };
+    const hasBody = method === 'GET' && segments.length > 0;
+    sink.respond(plan.status, headers, !hasBody);
+    if (!hasBody) return { status: plan.status, range, result: { outcome: 'complete', bytesWritten: 0 } };
+    deps.metrics.activeStreams.inc();
+    const firstByte = (): void => {
+      deps.metrics.timeToFirstByte.observe(Number(process.hrtime.bigint() - req.startedAt) / 1e9);
+    };
+    try {
+      const result = await sendBody(sink, file, segments, deps.pool, { ...deps.limits, onFirstWrite: firstByte });
+      return { status: plan.status, range, result };
+    } finally {
+      deps.metrics.activeStreams.dec();
+    }
+  } finally {
+    // Every read has completed once sendBody returns; pending writes hold slabs, not the fd.
+    file.close();
+  }
+}
+
+/** The Koa adapter: HTTP/1.1 (and HTTP/2 when the fast path in http2/media-stream.ts is off). */
 export function mediaRoute(deps: MediaRouteDeps) {
   return async function serveMedia(ctx: Context): Promise<void> {
-    const method = ctx.method;
-    if (method !== 'GET' && method !== 'HEAD') {
-      throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed on media`, { allow: ALLOW });
-    }
-    const parsed = parseMediaPath(ctx.path.slice('/media/'.length));
-    if (!parsed.ok) {
-      throw new HttpError(parsed.status, parsed.status === 400 ? 'BAD_PATH' : parsed.status === 403 ? 'FORBIDDEN_PATH' : 'NOT_FOUND', parsed.reason);
-    }
-    const sink = sinkFor(ctx, deps);
-    // A stream the client already cancelled gets no file opened for it.
-    if (sink.isGone()) {
-      ctx.respond = false;
-      ctx.state.media = { status: 0, range: undefined, result: { outcome: 'client-reset', bytesWritten: 0 } } satisfies MediaOutcome;
-      return;
-    }
-    const file = await deps.storage.open(parsed.path);
-    try {
-      const rep = representationOf(file.info);
-      const plan = planRange(method, requestConditions(ctx), rep, { maxRangeParts: deps.maxRangeParts });
-      const type = mime.contentType(parsed.path.slice(parsed.path.lastIndexOf('/') + 1)) || 'application/octet-stream';
-      const { headers, segments } = describeResponse(plan, rep, type, deps.cacheControl);
-      ctx.respond = false;
-      const range = ctx.get('range') || undefined;
-      if (sink.isGone()) {
-        ctx.state.media = { status: plan.status, range, result: { outcome: 'client-reset', bytesWritten: 0 } } satisfies MediaOutcome;
-        return;
-      }
-      const hasBody = method === 'GET' && segments.length > 0;
-      sink.respond(plan.status, headers, !hasBody);
-      let result: SendResult = { outcome: 'complete', bytesWritten: 0 };
-      if (hasBody) {
-        deps.metrics.activeStreams.inc();
-        const startedAt = ctx.state.startedAt as bigint;
-        const firstByte = (): void => {
-          deps.metrics.timeToFirstByte.observe(Number(process.hrtime.bigint() - startedAt) / 1e9);
-        };
-        try {
-          result = await sendBody(sink, file, segments, deps.pool, { ...deps.limits, onFirstWrite: firstByte });
-        } finally {
-          deps.metrics.activeStreams.dec();
-        }
-      }
-      ctx.state.media = { status: plan.status, range, result } satisfies MediaOutcome;
-    } finally {
-      // Every read has completed once sendBody returns; pending writes hold slabs, not the fd.
-      file.close();
-    }
+    const request: MediaRequest = {
+      method: ctx.method,
+      rawPath: ctx.path.slice('/media/'.length),
+      header: (name) => ctx.get(name) || undefined,
+      startedAt: ctx.state.startedAt as bigint,
+    };
+    const outcome = await serveMediaRequest(request, sinkFor(ctx, deps), deps);
+    ctx.respond = false;
+    ctx.state.media = outcome;
   };
 }
 
@@ -114,8 +129,8 @@ function representationOf(info: FileInfo): Representation {
   return { size: info.size, etag: `"${info.version}"`, lastModifiedSec };
 }
 
-function requestConditions(ctx: Context) {
-  const header = (name: string): string | undefined => ctx.get(name) || undefined;
+function requestConditions(req: MediaRequest) {
+  const header = req.header;
   return {
     range: header('range'),
     ifRange: header('if-range'),

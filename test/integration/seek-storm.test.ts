@@ -21,6 +21,10 @@ describe('seek storm (node:http2 client, byte-exact)', () => {
   });
   after(() => server.close(0));
 
+  it('HTTP/2 media streams take the fast path (no Koa on the hot path)', () => {
+    assert.equal(server.isMediaFastPath, true);
+  });
+
   for (const transport of ['tls', 'h2c'] as const) {
     it(`${transport}: 4 sessions x 250 seeks, cancelled mid-body, 0 corrupt bytes, nothing leaked`, async () => {
       const file = library.files.get('seek.bin')!;

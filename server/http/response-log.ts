@@ -1,0 +1,35 @@
+// One log line and the metrics for every finished response, whichever path served it.
+// A client cancel is routine (debug); a completed media response is info; a 5xx is an error.
+
+import { recordOutcome } from '../metrics.ts';
+import type { ServerMetrics } from '../metrics.ts';
+import type { MediaOutcome } from '../routes/media.ts';
+import type { Logger } from '../log.ts';
+
+export interface ResponseLine {
+  readonly method: string;
+  readonly path: string;
+  readonly startedAt: bigint;
+}
+
+function base(line: ResponseLine): { method: string; path: string; ms: number } {
+  const ms = Number(process.hrtime.bigint() - line.startedAt) / 1e6;
+  return { method: line.method, path: line.path, ms: Math.round(ms * 10) / 10 };
+}
+
+export function logMediaResponse(log: Logger, metrics: ServerMetrics, line: ResponseLine, media: MediaOutcome): void {
+  const { outcome, bytesWritten, error } = media.result;
+  recordOutcome(metrics, media.status, outcome, bytesWritten);
+  const fields = { ...base(line), status: media.status, range: media.range, bytes: bytesWritten, ended: outcome };
+  if (outcome === 'error') log.error({ ...fields, err: error?.message }, 'media response failed mid-body');
+  else if (outcome === 'complete') log.info(fields, 'media response');
+  else log.debug(fields, 'media response cancelled');
+}
+
+/** Responses that are not a media body: API routes, and media requests refused before the head. */
+export function logPlainResponse(log: Logger, metrics: ServerMetrics, line: ResponseLine, status: number): void {
+  const isMedia = line.path.startsWith('/media/');
+  const level = status >= 500 ? 'error' : isMedia ? 'info' : 'debug';
+  log[level]({ ...base(line), status }, 'response');
+  if (isMedia) metrics.responses.inc({ status: String(status), outcome: 'complete' });
+}

@@ -1,0 +1,76 @@
+// The HTTP/2 fast path for /media/: the stream goes straight to the data path, without
+// Node's compat request/response objects and Koa's context around it. Measured on 64 KiB
+// ranges, those cost about a quarter of the server's CPU per request; Koa keeps every other
+// route and HTTP/1.1, and media on both paths runs the same serveMediaRequest.
+//
+// Node wires an HTTP/2 server's 'request' handler through one 'stream' listener of its own
+// (the compat bridge). We take that listener out and put a dispatcher in its place: media
+// streams are served here, every other stream is handed to the bridge unchanged.
+
+import type { Http2SecureServer, Http2Server, IncomingHttpHeaders, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
+import { errorAnswer, toHttpError } from '../http/http-error.ts';
+import { logMediaResponse, logPlainResponse } from '../http/response-log.ts';
+import { serveMediaRequest } from '../routes/media.ts';
+import type { MediaRouteDeps } from '../routes/media.ts';
+import { createHttp2Sink } from '../streaming/response-sink.ts';
+import type { Logger } from '../log.ts';
+
+const MEDIA_PREFIX = '/media/';
+
+export interface MediaStreamDeps extends MediaRouteDeps {
+  readonly log: Logger;
+}
+
+type StreamListener = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, ...rest: unknown[]) => void;
+
+/** Routes /media/ streams to the fast path; false when the server is not wired as expected. */
+export function installMediaFastPath(server: Http2SecureServer | Http2Server, deps: MediaStreamDeps): boolean {
+  const listeners = server.listeners('stream') as StreamListener[];
+  if (listeners.length !== 1) return false; // not the layout we know: leave everything to Koa
+  const compatBridge = listeners[0]!;
+  server.removeListener('stream', compatBridge);
+  server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, ...rest: unknown[]) => {
+    const path = headers[':path'];
+    if (typeof path === 'string' && path.startsWith(MEDIA_PREFIX)) serveMediaStream(stream, headers, path, deps);
+    else compatBridge.call(server, stream, headers, ...rest);
+  });
+  return true;
+}
+
+function serveMediaStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, path: string, deps: MediaStreamDeps): void {
+  const startedAt = process.hrtime.bigint();
+  const query = path.indexOf('?');
+  const pathOnly = query < 0 ? path : path.slice(0, query);
+  const method = String(headers[':method']);
+  const line = { method, path: pathOnly, startedAt };
+  const guard = deps.guardOf(stream.session as ServerHttp2Session);
+  const sink = createHttp2Sink(stream, {
+    cancelPolicy: deps.cancelPolicy,
+    onPeerReset: (unflushed) => guard?.notePeerReset(unflushed),
+  });
+  const request = {
+    method,
+    rawPath: pathOnly.slice(MEDIA_PREFIX.length),
+    header: (name: string): string | undefined => {
+      const value = headers[name];
+      return Array.isArray(value) ? value.join(', ') : value;
+    },
+    startedAt,
+  };
+  serveMediaRequest(request, sink, deps).then(
+    (outcome) => logMediaResponse(deps.log, deps.metrics, line, outcome),
+    (err: unknown) => {
+      const httpError = toHttpError(err);
+      if (httpError.status >= 500) deps.log.error({ err, path: pathOnly }, 'request failed');
+      if (sink.isGone() || stream.headersSent) return;
+      const answer = errorAnswer(httpError);
+      const isHead = method === 'HEAD';
+      stream.respond(
+        { ':status': answer.status, ...answer.headers, 'content-length': isHead ? 0 : Buffer.byteLength(answer.body) },
+        { endStream: isHead },
+      );
+      if (!isHead) stream.end(answer.body);
+      logPlainResponse(deps.log, deps.metrics, line, answer.status);
+    },
+  );
+}
