@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 // `npm run storm -- <url> [url...] [options]`: parses the command line, runs the storm with
 // progress on stderr, prints the summary table on stdout, writes --json / --html, and exits
 // 0 (clean), 1 (failures, corrupt bytes, or the storm could not start) or 2 (usage error).
