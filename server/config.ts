@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+export type ReadMode = 'async' | 'sync';
 
 export interface Config {
   readonly port: number;
@@ -30,9 +31,10 @@ export interface Config {
   readonly rangeMaxParts: number;
   readonly fileCacheValidMs: number;
   readonly fileCacheMaxFiles: number;
+  readonly readMode: ReadMode;
 }
 
-type Kind = 'port' | 'optional-port' | 'int' | 'string' | 'optional-path' | 'path' | 'log-level';
+type Kind = 'port' | 'optional-port' | 'int' | 'string' | 'optional-path' | 'path' | 'log-level' | 'read-mode';
 
 interface Setting {
   readonly env: string;
@@ -65,6 +67,7 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'STREAM_RESET_RATE_PER_SEC', key: 'streamResetRatePerSec', kind: 'int', fallback: '100', min: 1, max: 1_000_000, doc: 'Refill rate of that budget' },
   { env: 'FILE_CACHE_VALID_MS', key: 'fileCacheValidMs', kind: 'int', fallback: '1000', min: 0, max: 60_000, doc: 'How long an opened file is reused without a stat (0: off); changes made outside the server show within this' },
   { env: 'FILE_CACHE_MAX_FILES', key: 'fileCacheMaxFiles', kind: 'int', fallback: '1000', min: 1, max: 100_000, doc: 'Most files the open-file cache keeps open' },
+  { env: 'READ_MODE', key: 'readMode', kind: 'read-mode', fallback: 'async', doc: 'async: file reads on the libuv pool; sync: on the event loop (faster when the library is in page cache, stalls every stream when a read hits a slow disk)' },
   { env: 'RANGE_MAX_PARTS', key: 'rangeMaxParts', kind: 'int', fallback: '16', min: 1, max: 1000, doc: 'Most ranges one request may name before it gets 200 full' },
 ];
 
@@ -140,6 +143,8 @@ function parseSetting(s: Setting, value: string | undefined): unknown {
       return ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(value ?? '')
         ? value
         : bad('must be one of fatal, error, warn, info, debug, trace, silent');
+    case 'read-mode':
+      return value === 'async' || value === 'sync' ? value : bad('must be async or sync');
     case 'path':
     case 'optional-path':
       return value === undefined ? undefined : path.resolve(value);

@@ -53,6 +53,7 @@ export async function startServer(config: Config, overrides: TestOverrides = {})
   const storage = await FsStorage.create(config.mediaRoot, {
     cacheValidMs: config.fileCacheValidMs,
     cacheMaxFiles: config.fileCacheMaxFiles,
+    readMode: config.readMode,
   });
   const pool = new BufferPool({
     slabBytes: config.chunkBytes,

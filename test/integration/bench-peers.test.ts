@@ -54,7 +54,7 @@ describe('bench peers', () => {
   it('lists the peers in bench order', () => {
     assert.deepEqual(
       PEERS.map((p) => p.name),
-      ['ours', 'nginx', 'h2o', 'caddy', 'node-respondwithfd', 'fastify-static', 'koa-send'],
+      ['ours', 'ours-sync-read', 'nginx', 'h2o', 'caddy', 'node-respondwithfd', 'fastify-static', 'koa-send'],
     );
   });
 

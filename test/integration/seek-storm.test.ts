@@ -58,6 +58,29 @@ describe('seek storm (node:http2 client, byte-exact)', () => {
     });
   }
 
+  it('READ_MODE=sync: the same storm stays byte-exact and returns every slab', async () => {
+    const syncServer = await startTestServer(library.root, { READ_MODE: 'sync' });
+    try {
+      const file = library.files.get('seek.bin')!;
+      const report = await runSeekStorm({
+        connect: () => connectH2(syncServer, 'h2c'),
+        path: '/media/seek.bin',
+        size: file.size,
+        salt: file.salt,
+        sessions: 2,
+        seeksPerSession: 150,
+        inFlight: 2,
+        readMinBytes: 1,
+        readMaxBytes: 1024 * 1024,
+      });
+      assert.equal(report.corruptBytes, 0);
+      assert.deepEqual(report.failures, {});
+      await assertNoLeaks(syncServer);
+    } finally {
+      await syncServer.close(0);
+    }
+  });
+
   it('http/1.1: 300 requests aborted mid-body by closing the socket: bytes exact, nothing leaked', async () => {
     const file = library.files.get('seek.bin')!;
     const random = prng(21);

@@ -108,6 +108,15 @@ describe('FsStorage', () => {
     await assert.rejects(file.read(Buffer.alloc(3), 3, 0), StorageError);
   });
 
+  it('READ_MODE sync reads the same bytes and maps errors the same way', async () => {
+    const sync = await FsStorage.create(root, { cacheValidMs: 0, cacheMaxFiles: 1, readMode: 'sync' });
+    const file = await sync.open('a/b/two.webm');
+    assert.equal(await readBytes(file), 'two');
+    file.close();
+    await assert.rejects(file.read(Buffer.alloc(3), 3, 0), StorageError);
+    await sync.close();
+  });
+
   describe('open-file cache', () => {
     it('reuses the descriptor within the validity window, then re-validates by stat', async () => {
       const cached = await FsStorage.create(root, { cacheValidMs: 200, cacheMaxFiles: 10 });
