@@ -5,6 +5,7 @@
 // failure is counted by class.
 
 import http2 from 'node:http2';
+import { seededRandom } from '../../loadtest/random.ts';
 import { countMismatches, firstMismatch } from './fixtures.ts';
 
 export interface StormOptions {
@@ -34,17 +35,8 @@ export interface StormReport {
   elapsedMs: number;
 }
 
-/** Small seeded PRNG so a failing storm can be replayed (mulberry32). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded, so a failing storm can be replayed: the load tool's generator. */
+export const prng = seededRandom;
 
 type SeekOutcome = 'cancelled' | 'complete' | 'retry' | `fail:${string}`;
 
