@@ -6,7 +6,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Profile } from './report.ts';
 import { LIMITS, makeStormSettings, PROFILE_NAMES, PROFILES, SettingsError } from './settings.ts';
-import type { StormRunSettings } from './settings.ts';
+import type { FlowWindows, StormRunSettings } from './settings.ts';
 
 export const USAGE = `Usage: npm run storm -- <url> [url...] [options]
 
@@ -29,6 +29,9 @@ Options:
   --seek-interval-ms MS       mean time between one viewer's seeks (default: the profile's)
   --bitrate RATE              playback bitrate: 4M, 2.5M, 800k (bits/s), or max = unpaced (default 4M)
   --buffer-ahead-s S          media seconds buffered ahead before a viewer stops reading (default 10)
+  --windows node|chrome       HTTP/2 receive windows: node = 64 KiB per stream (data queues on the
+                              server soon after a viewer stops reading); chrome = 6 MiB per stream,
+                              15 MiB per connection, as Chrome advertises (default node)
   --ttfb-timeout-ms MS        a seek with no first byte by then is a 'timeout' failure (default 5000)
   --verify                    check every received byte against a reference (one full GET first)
   --verify-file PATH          reference bytes from a local file (one URL only; implies --verify)
@@ -77,6 +80,7 @@ const OPTIONS = {
   'seek-interval-ms': { type: 'string' },
   bitrate: { type: 'string' },
   'buffer-ahead-s': { type: 'string' },
+  windows: { type: 'string' },
   'ttfb-timeout-ms': { type: 'string' },
   verify: { type: 'boolean' },
   'verify-file': { type: 'string' },
@@ -122,6 +126,7 @@ export function parseCommandLine(argv: readonly string[]): CliCommand {
       seekIntervalMs: optional('seek-interval-ms', positiveInt),
       bitrateBps: optional('bitrate', bitrateBps),
       bufferAheadS: optional('buffer-ahead-s', positiveNumber),
+      windows: optional('windows', flowWindows),
       ttfbTimeoutMs: optional('ttfb-timeout-ms', positiveInt),
       verify: v.verify ?? false,
       verifyFile: optional('verify-file', existingFile),
@@ -197,4 +202,9 @@ function writableFile(name: string, raw: string): string {
   const dir = path.dirname(path.resolve(raw));
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`${name}: folder ${dir} does not exist`);
   return raw;
+}
+
+function flowWindows(name: string, raw: string): FlowWindows {
+  if (raw === 'node' || raw === 'chrome') return raw;
+  throw new UsageError(`${name}: expected node or chrome, got "${raw}"`);
 }

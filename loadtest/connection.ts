@@ -7,7 +7,8 @@ import { classifySessionError, h2ErrorName, H2 } from './classify.ts';
 import type { Failure } from './classify.ts';
 import { isLoopbackAddress } from './loopback.ts';
 import type { FailureClass } from './report.ts';
-import type { TlsTrust } from './settings.ts';
+import { CHROME_WINDOWS } from './settings.ts';
+import type { FlowWindows, TlsTrust } from './settings.ts';
 
 export interface ConnectionEvents {
   readonly onGracefulGoaway: () => void;
@@ -21,8 +22,12 @@ export function sessionOptions(trust: TlsTrust): http2.SecureClientSessionOption
   };
 }
 
-export function openSession(origin: string, trust: TlsTrust): http2.ClientHttp2Session {
-  return http2.connect(origin, origin.startsWith('https:') ? sessionOptions(trust) : {});
+export function openSession(origin: string, trust: TlsTrust, windows: FlowWindows = 'node'): http2.ClientHttp2Session {
+  const flow: http2.ClientSessionOptions =
+    windows === 'chrome' ? { settings: { initialWindowSize: CHROME_WINDOWS.streamBytes } } : {};
+  const session = http2.connect(origin, origin.startsWith('https:') ? { ...sessionOptions(trust), ...flow } : flow);
+  if (windows === 'chrome') session.once('connect', () => session.setLocalWindowSize(CHROME_WINDOWS.connectionBytes));
+  return session;
 }
 
 export class Connection {
@@ -32,9 +37,9 @@ export class Connection {
   private failureSeen: Failure | undefined;
   private readonly events: ConnectionEvents;
 
-  constructor(origin: string, trust: TlsTrust, allowRemote: boolean, events: ConnectionEvents) {
+  constructor(origin: string, trust: TlsTrust, allowRemote: boolean, events: ConnectionEvents, windows: FlowWindows = 'node') {
     this.events = events;
-    this.session = openSession(origin, trust);
+    this.session = openSession(origin, trust, windows);
     this.closed = new Promise((resolve) => this.session.once('close', () => resolve()));
     this.session.on('error', (err) => this.fail(classifySessionError(err)));
     this.session.on('goaway', (code: number, lastStreamId: number) => this.onGoaway(code, lastStreamId));

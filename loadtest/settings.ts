@@ -12,7 +12,17 @@ export interface TlsTrust {
   readonly caPem?: string;
 }
 
+/**
+ * HTTP/2 receive windows the viewers advertise. 'node': Node's defaults (64 KiB per stream),
+ * so a paused viewer makes data queue on the server early; 'chrome': what Chrome advertises
+ * (6 MiB per stream, 15 MiB per connection), so a paused viewer buffers far more first.
+ */
+export type FlowWindows = 'node' | 'chrome';
+
+export const CHROME_WINDOWS = { streamBytes: 6 * 1024 * 1024, connectionBytes: 15 * 1024 * 1024 } as const;
+
 export interface StormRunSettings extends StormSettings {
+  readonly windows: FlowWindows;
   /** Seconds of media a viewer buffers ahead of its playhead before it stops reading. */
   readonly bufferAheadS: number;
   /** Reference file for --verify with a single URL; otherwise the URL is downloaded first. */
@@ -85,7 +95,11 @@ export function makeStormSettings(input: StormInput): StormRunSettings {
     tls: input.tls ?? { insecure: false },
     metricsUrl: input.metricsUrl === undefined ? defaultMetricsUrl(urls) : input.metricsUrl,
     allowRemote: input.allowRemote ?? false,
+    windows: input.windows ?? 'node',
   };
+  if (settings.windows !== 'node' && settings.windows !== 'chrome') {
+    throw new SettingsError(`windows must be node or chrome, got "${String(settings.windows)}"`);
+  }
   validate(settings);
   return Object.freeze(settings);
 }

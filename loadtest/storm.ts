@@ -94,10 +94,16 @@ function createViewers(
       control,
       openConnection: () => {
         recorder.connectionOpened();
-        return new Connection(url.origin, settings.tls, settings.allowRemote, {
-          onGracefulGoaway: () => recorder.gracefulGoaway(),
-          onFailure: (cls, detail) => recorder.failure(cls, detail),
-        });
+        return new Connection(
+          url.origin,
+          settings.tls,
+          settings.allowRemote,
+          {
+            onGracefulGoaway: () => recorder.gracefulGoaway(),
+            onFailure: (cls, detail) => recorder.failure(cls, detail),
+          },
+          settings.windows,
+        );
       },
     });
   });
