@@ -56,15 +56,16 @@ function errorBoundary(deps: AppDeps) {
 
 function route(deps: AppDeps) {
   const serveMedia = mediaRoute(deps);
-  const listLibrary = libraryRoute(deps.storage);
-  const health = healthRoute(deps.pool);
-  const scrape = metricsRoute(deps.metrics);
+  const fixed = new Map<string, (ctx: Context) => unknown>([
+    ['/api/media', libraryRoute(deps.storage)],
+    ['/healthz', healthRoute(deps.pool)],
+    ['/metrics', metricsRoute(deps.metrics)],
+  ]);
   return async function dispatch(ctx: Context): Promise<void> {
     const path = ctx.path;
     if (path.startsWith('/media/')) return serveMedia(ctx);
     const isRead = ctx.method === 'GET' || ctx.method === 'HEAD';
-    const fixed: Record<string, (ctx: Context) => unknown> = { '/api/media': listLibrary, '/healthz': health, '/metrics': scrape };
-    const handler = fixed[path];
+    const handler = fixed.get(path);
     if (!handler) throw new HttpError(404, 'NOT_FOUND', 'no such route');
     if (!isRead) throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${ctx.method} is not allowed here`, { allow: 'GET, HEAD' });
     await handler(ctx);

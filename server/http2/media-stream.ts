@@ -7,12 +7,11 @@
 // (the compat bridge). We take that listener out and put a dispatcher in its place: media
 // streams are served here, every other stream is handed to the bridge unchanged.
 
-import type { Http2SecureServer, Http2Server, IncomingHttpHeaders, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
+import type { Http2SecureServer, Http2Server, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { errorAnswer, toHttpError } from '../http/http-error.ts';
 import { logMediaResponse, logPlainResponse } from '../http/response-log.ts';
-import { serveMediaRequest } from '../routes/media.ts';
+import { http2SinkFor, serveMediaRequest } from '../routes/media.ts';
 import type { MediaRouteDeps } from '../routes/media.ts';
-import { createHttp2Sink } from '../streaming/response-sink.ts';
 import type { Logger } from '../log.ts';
 
 const MEDIA_PREFIX = '/media/';
@@ -43,11 +42,7 @@ function serveMediaStream(stream: ServerHttp2Stream, headers: IncomingHttpHeader
   const pathOnly = query < 0 ? path : path.slice(0, query);
   const method = String(headers[':method']);
   const line = { method, path: pathOnly, startedAt };
-  const guard = deps.guardOf(stream.session as ServerHttp2Session);
-  const sink = createHttp2Sink(stream, {
-    cancelPolicy: deps.cancelPolicy,
-    onPeerReset: (unflushed) => guard?.notePeerReset(unflushed),
-  });
+  const sink = http2SinkFor(stream, deps);
   const request = {
     method,
     rawPath: pathOnly.slice(MEDIA_PREFIX.length),

@@ -15,10 +15,6 @@ import type { Http2Session } from 'node:http2';
 
 const closing = new WeakSet<Http2Session>();
 
-export function isClosingGracefully(session: Http2Session): boolean {
-  return closing.has(session);
-}
-
 export function closeSessionGracefully(session: Http2Session): void {
   if (closing.has(session) || session.closed || session.destroyed) return;
   closing.add(session);

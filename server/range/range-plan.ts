@@ -124,6 +124,8 @@ function planByteRanges(header: string, size: number, policy: RangePolicy): Rang
   const named = normalized.split(',').length;
   const requestedBytes = requested.reduce((sum, r) => sum + (r.end - r.start + 1), 0);
   if (named > policy.maxRangeParts || requestedBytes > size) return FULL;
+  // The common case (a player's single range) needs no second parse to coalesce.
+  if (requested.length === 1) return { kind: 'partial', status: 206, range: pick(requested[0]!) };
   const coalesced = parseRange(size, normalized, { combine: true });
   if (coalesced === -1 || coalesced === -2) return { kind: 'unsatisfiable', status: 416 };
   if (coalesced.length === 1) return { kind: 'partial', status: 206, range: pick(coalesced[0]!) };

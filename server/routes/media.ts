@@ -20,7 +20,7 @@ import type { BufferPool } from '../streaming/buffer-pool.ts';
 import type { SessionGuard } from '../http2/session-guard.ts';
 import type { ServerMetrics } from '../metrics.ts';
 import type { FileInfo, Storage } from '../../storage/storage.ts';
-import type { ServerHttp2Session } from 'node:http2';
+import type { ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 
 export interface MediaRouteDeps {
   readonly storage: Storage;
@@ -111,15 +111,17 @@ export function mediaRoute(deps: MediaRouteDeps) {
 
 function sinkFor(ctx: Context, deps: MediaRouteDeps): ResponseSink {
   const req = ctx.req as Http2ServerRequest | typeof ctx.req;
-  if ('stream' in req && req.stream) {
-    const stream = req.stream;
-    const guard = deps.guardOf(stream.session as ServerHttp2Session);
-    return createHttp2Sink(stream, {
-      cancelPolicy: deps.cancelPolicy,
-      onPeerReset: (unflushed) => guard?.notePeerReset(unflushed),
-    });
-  }
+  if ('stream' in req && req.stream) return http2SinkFor(req.stream, deps);
   return createHttp1Sink(ctx.res as ServerResponse);
+}
+
+/** An HTTP/2 stream's sink, reporting peer resets to its connection's session guard. */
+export function http2SinkFor(stream: ServerHttp2Stream, deps: MediaRouteDeps): ResponseSink {
+  const guard = deps.guardOf(stream.session as ServerHttp2Session);
+  return createHttp2Sink(stream, {
+    cancelPolicy: deps.cancelPolicy,
+    onPeerReset: (unflushed) => guard?.notePeerReset(unflushed),
+  });
 }
 
 function representationOf(info: FileInfo): Representation {
