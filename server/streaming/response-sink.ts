@@ -8,8 +8,10 @@
 //   raw stream, never through the compat Http2ServerResponse, whose write() after destroy()
 //   returns false and drops the callback (NODE-HTTP2-NOTES.md).
 // - HTTP/1.1: OutgoingMessage.write silently drops the callback when the socket is already
-//   destroyed but 'close' has not been emitted yet. We check the socket synchronously first,
-//   so that case is reported as a refusal instead.
+//   destroyed but 'close' has not been emitted yet, and parks chunk and callback in its
+//   outputData (never to be flushed) when the socket is open but no longer writable, e.g.
+//   ended after the client's FIN. We check the socket synchronously first, so both cases are
+//   reported as a refusal instead (test/unit/response-sink.test.ts).
 // The sink also counts bytes written but not yet flushed; when a peer resets an HTTP/2 stream,
 // that count is what Node's session memory accounting leaks (see session-guard.ts).
 
@@ -120,7 +122,7 @@ export function createHttp1Sink(res: ServerResponse): ResponseSink {
           res.once('close', () => resolve());
         });
   const isGone = (): boolean => res.destroyed || (res.socket !== null && res.socket.destroyed);
-  const isOpen = (): boolean => !isGone() && !res.writableEnded && res.socket !== null;
+  const isOpen = (): boolean => !isGone() && !res.writableEnded && res.socket !== null && res.socket.writable;
   return {
     protocol: 'http/1.1',
     isOpen,

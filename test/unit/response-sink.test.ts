@@ -1,0 +1,43 @@
+// The sink contract the data path relies on: write() either refuses at once (false, no
+// callback) or calls back exactly once. HTTP/1.1's OutgoingMessage parks a chunk and its
+// callback in outputData when the socket is open but no longer writable (e.g. ended after the
+// client's FIN), and drops that callback when the socket is destroyed: a leaked slab.
+
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { it } from 'node:test';
+import { createHttp1Sink } from '../../server/streaming/response-sink.ts';
+
+it('HTTP/1.1: a write after the socket stopped being writable is refused or called back exactly once', async () => {
+  let outcome: { accepted: boolean; callbacks: number } | undefined;
+  const done = new Promise<void>((resolve) => {
+    const server = http.createServer((_req, res) => {
+      const sink = createHttp1Sink(res);
+      sink.respond(200, { 'content-length': 1_000_000 }, false);
+      res.socket!.end(); // open, not destroyed, no longer writable
+      let callbacks = 0;
+      const accepted = sink.write(Buffer.alloc(65536), () => callbacks++);
+      res.socket!.destroy();
+      void sink.closed.then(() =>
+        setTimeout(() => {
+          outcome = { accepted, callbacks };
+          server.close();
+          resolve();
+        }, 50),
+      );
+    });
+    server.listen(0, '127.0.0.1', () => {
+      const client = net.connect((server.address() as AddressInfo).port, '127.0.0.1', () =>
+        client.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'),
+      );
+      client.on('error', () => {});
+      client.resume();
+    });
+  });
+  await done;
+  assert.ok(outcome);
+  if (outcome.accepted) assert.equal(outcome.callbacks, 1, 'an accepted write must call back exactly once');
+  else assert.equal(outcome.callbacks, 0, 'a refused write must not call back');
+});
