@@ -70,10 +70,14 @@ export async function serveMediaRequest(req: MediaRequest, sink: ResponseSink, d
   if (sink.isGone()) return { status: 0, range, result: { outcome: 'client-reset', bytesWritten: 0 } };
   const file = await deps.storage.open(parsed.path);
   try {
-    const rep = representationOf(file.info);
-    const plan = planRange(method, requestConditions(req), rep, { maxRangeParts: deps.maxRangeParts });
+    // One clock reading for the Date header, the Last-Modified cap and If-Range's strength
+    // test; Node's own Date comes from a cached string that can lag a second behind.
+    const nowSec = Math.floor(Date.now() / 1000);
+    const rep = representationOf(file.info, nowSec);
+    const plan = planRange(method, requestConditions(req), rep, { maxRangeParts: deps.maxRangeParts, nowSec });
     const type = mime.contentType(parsed.path.slice(parsed.path.lastIndexOf('/') + 1)) || 'application/octet-stream';
     const { headers, segments } = describeResponse(plan, rep, type, deps.cacheControl);
+    headers.date = httpDate(nowSec);
     if (sink.isGone()) return { status: plan.status, range, result: { outcome: 'client-reset', bytesWritten: 0 } };
     const hasBody = method === 'GET' && segments.length > 0;
     sink.respond(plan.status, headers, !hasBody);
@@ -124,11 +128,19 @@ export function http2SinkFor(stream: ServerHttp2Stream, deps: MediaRouteDeps): R
   });
 }
 
-function representationOf(info: FileInfo): Representation {
+function representationOf(info: FileInfo, nowSec: number): Representation {
   // RFC 9110 8.8.2.1: a Last-Modified later than the response's Date (a file dated in the
   // future) MUST be replaced by the Date; being that recent, it is then weak for If-Range.
-  const lastModifiedSec = Math.min(Math.floor(info.mtimeMs / 1000), Math.floor(Date.now() / 1000));
+  const lastModifiedSec = Math.min(Math.floor(info.mtimeMs / 1000), nowSec);
   return { size: info.size, etag: `"${info.version}"`, lastModifiedSec };
+}
+
+let dateCache = { sec: -1, text: '' };
+
+/** IMF-fixdate for a second, formatted once per second. */
+function httpDate(sec: number): string {
+  if (dateCache.sec !== sec) dateCache = { sec, text: new Date(sec * 1000).toUTCString() };
+  return dateCache.text;
 }
 
 function requestConditions(req: MediaRequest) {
