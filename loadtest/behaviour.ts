@@ -11,7 +11,7 @@ export interface SeekPlan {
   /** Bytes this seek reads before it stops reading (Infinity: play on at the bitrate). */
   readonly readLimitBytes: number;
   /** 'from-request': the next seek is due seekDelayMs after this one was issued;
-   *  'after-read': seekDelayMs after the read limit was reached (a paused player). */
+   *  'after-read': seekDelayMs after the read limit was reached (a paused player; 0: at once). */
   readonly seekClock: 'from-request' | 'after-read';
   readonly seekDelayMs: number;
 }
@@ -34,6 +34,10 @@ export function planSeek(profile: Profile, seekIntervalMs: number, random: Rando
       };
     case 'chrome-like':
       return { readLimitBytes: Infinity, seekClock: 'from-request', seekDelayMs: exponential(random, seekIntervalMs) };
+    case 'max-rate':
+      // No timer between seeks: the next one is issued the moment this one has read its limit,
+      // so seeks/s is bounded by the server (TTFB + transfer) and the client, not by pacing.
+      return { readLimitBytes: Math.round(uniform(random, 16 * KiB, 128 * KiB)), seekClock: 'after-read', seekDelayMs: 0 };
   }
 }
 
@@ -64,5 +68,7 @@ export function describeBehaviour(profile: Profile, seekIntervalMs: number): str
       return `reads 16-512 KiB, stops reading for ${range((0.2 / 1.1) * seekIntervalMs, (2 / 1.1) * seekIntervalMs)}, then seeks`;
     case 'chrome-like':
       return `plays behind a forward buffer, a seek every ~${s(seekIntervalMs)} (exponential), pauses of 1-5 s every ~${s(MEAN_MS_BETWEEN_PAUSES)}`;
+    case 'max-rate':
+      return 'reads 16-128 KiB per seek, then seeks again at once (no pacing: the server and the client set the rate)';
   }
 }

@@ -26,8 +26,10 @@ Options:
   --connections-per-viewer N  HTTP/2 connections per viewer, used in turn (default 1)
   --duration TIME             30s, 2m, 1h, 500ms; a bare number is seconds (default 30s, at most 1h)
   --max-seeks N               the run also ends after this many seeks (default 100000)
-  --seek-interval-ms MS       mean time between one viewer's seeks (default: the profile's)
-  --bitrate RATE              playback bitrate: 4M, 2.5M, 800k (bits/s), or max = unpaced (default 4M)
+  --seek-interval-ms MS       mean time between one viewer's seeks (default: the profile's;
+                              not for max-rate, which seeks again as soon as each read is done)
+  --bitrate RATE              playback bitrate: 4M, 2.5M, 800k (bits/s), or max = unpaced
+                              (default 4M; max for max-rate)
   --buffer-ahead-s S          media seconds buffered ahead before a viewer stops reading (default 10)
   --windows node|chrome       HTTP/2 receive windows: node = 64 KiB per stream (data queues on the
                               server soon after a viewer stops reading); chrome = 6 MiB per stream,

@@ -250,7 +250,7 @@ function settings(r: StormReport): string {
     ['Viewers', fmtNum(s.viewers)],
     ['Connections per viewer', fmtNum(s.connectionsPerViewer)],
     ['Duration', fmtDuration(s.durationMs)],
-    ['Seek interval (mean)', fmtMs(s.seekIntervalMs)],
+    ['Seek interval (mean)', s.seekIntervalMs === 0 ? 'none: each seek follows the last read at once' : fmtMs(s.seekIntervalMs)],
     ['Bitrate', fmtBitrate(s.bitrateBps)],
     ['TTFB timeout', fmtMs(s.ttfbTimeoutMs)],
     ['Max seeks', fmtNum(s.maxSeeks)],

@@ -21,7 +21,7 @@ export const FAILURE_CLASSES: readonly FailureClass[] = [
   'corrupt',
 ];
 
-export type Profile = 'chrome-like' | 'scrubbing' | 'paused-seeks';
+export type Profile = 'chrome-like' | 'scrubbing' | 'paused-seeks' | 'max-rate';
 
 export interface StormSettings {
   readonly urls: readonly string[];
@@ -29,7 +29,7 @@ export interface StormSettings {
   readonly viewers: number;
   readonly connectionsPerViewer: number;
   readonly durationMs: number;
-  /** Mean time between seeks of one viewer. */
+  /** Mean time between seeks of one viewer; 0 for max-rate, which does not pace its seeks. */
   readonly seekIntervalMs: number;
   /** Playback bitrate in bits per second; 0 = read as fast as possible. */
   readonly bitrateBps: number;

@@ -37,7 +37,7 @@ export class SeekPlayback {
     this.buffer = new PlaybackBuffer(settings.bitrateBps, settings.bufferAheadS, start.stream.offset, start.firstByteAt);
     this.buffer.add(start.stream.received, start.firstByteAt);
     if (this.plan.seekClock === 'from-request') this.after(start.issuedAt + this.plan.seekDelayMs - performance.now(), () => this.finish());
-    // A paused-seeks viewer seeks after holding; a stalled stream must not keep it forever.
+    // A paused-seeks (or max-rate) viewer seeks after reading; a stalled stream must not keep it forever.
     else this.after(this.plan.seekDelayMs + settings.ttfbTimeoutMs, () => this.finish());
     this.schedulePause();
     this.onBytes(0);
@@ -90,7 +90,10 @@ export class SeekPlayback {
     if (this.isReadLimitReached) return;
     this.isReadLimitReached = true;
     this.stream.hold('read-limit', true);
-    if (this.plan.seekClock === 'after-read') this.after(this.plan.seekDelayMs, () => this.finish());
+    if (this.plan.seekClock !== 'after-read') return;
+    // max-rate: no delay, not even a timer tick; the next seek is issued as soon as we return.
+    if (this.plan.seekDelayMs <= 0) this.finish();
+    else this.after(this.plan.seekDelayMs, () => this.finish());
   }
 
   /** A viewer pressing pause (chrome-like): it stops reading and the playhead stops. */

@@ -56,6 +56,12 @@ export const PROFILES: Readonly<Record<Profile, ProfileDefaults>> = {
     bitrateBps: 4_000_000,
     describe: 'reads 16-512 KiB, stops reading for 0.2-2 s (data queues behind flow control), then seeks',
   },
+  // No pacing: seeks/s is what the server (TTFB + transfer) and the client allow.
+  'max-rate': {
+    seekIntervalMs: 0,
+    bitrateBps: 0,
+    describe: 'no pacing: reads 16-128 KiB, cancels, seeks again at once; seeks/s is the server\'s and the client\'s limit',
+  },
 };
 
 export const PROFILE_NAMES = Object.keys(PROFILES) as Profile[];
@@ -133,7 +139,9 @@ function validate(s: StormRunSettings): void {
   intIn('viewers', s.viewers, 1, LIMITS.maxViewers);
   intIn('connectionsPerViewer', s.connectionsPerViewer, 1, LIMITS.maxConnectionsPerViewer);
   intIn('durationMs', s.durationMs, 1, LIMITS.maxDurationMs);
-  intIn('seekIntervalMs', s.seekIntervalMs, 1, LIMITS.maxSeekIntervalMs);
+  if (s.profile === 'max-rate') {
+    if (s.seekIntervalMs !== 0) throw new SettingsError(`the max-rate profile has no seek interval (each viewer seeks again as soon as its read is done), got ${s.seekIntervalMs} ms`);
+  } else intIn('seekIntervalMs', s.seekIntervalMs, 1, LIMITS.maxSeekIntervalMs);
   intIn('ttfbTimeoutMs', s.ttfbTimeoutMs, 1, LIMITS.maxTtfbTimeoutMs);
   intIn('maxSeeks', s.maxSeeks, 1, LIMITS.maxSeeks);
   intIn('seed', s.seed, 0, 2 ** 32 - 1);

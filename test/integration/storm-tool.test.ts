@@ -11,6 +11,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FAILURE_CLASSES } from '../../loadtest/report.ts';
 import type { StormReport } from '../../loadtest/report.ts';
+import { PROFILES } from '../../loadtest/settings.ts';
 import { runStorm } from '../../loadtest/storm.ts';
 import { startFaultyRangeServer } from '../support/faulty-range-server.ts';
 import { expectedBytes, makeFixtureLibrary } from '../support/fixtures.ts';
@@ -106,6 +107,34 @@ describe('storm tool', () => {
     const perViewerMB = report.bytesReceived / 2 / 1e6;
     assert.ok(perViewerMB > 1.5 && perViewerMB < 6, `read ${perViewerMB.toFixed(2)} MB per viewer, expected about 4`);
     assert.equal(report.seeksStarted, 2, 'only the first loads: no seek was due');
+    await assertNoLeaks(server);
+  });
+
+  it('max-rate viewers seek again as soon as each read is done: more seeks than any scrubbing pace allows, all clean', async () => {
+    const viewers = 2;
+    const durationMs = 2000;
+    const report = await runStorm({
+      urls: [`${server.tlsUrl}/media/video.mp4`],
+      tls: { insecure: false, caPem: server.tlsCert },
+      profile: 'max-rate',
+      viewers,
+      durationMs,
+      maxSeeks: 20_000,
+      verify: true,
+      seed: 21,
+    });
+    const { timeline, ttfbHistogram, ...figures } = report;
+    console.log(`# max-rate storm: ${JSON.stringify(figures)}`);
+    assertClean(report, 'max-rate');
+    assert.equal(report.settings.profile, 'max-rate');
+    assert.equal(report.settings.seekIntervalMs, 0);
+    assert.ok(report.bytesVerified > 0 && report.bytesVerified === report.bytesReceived, 'every byte received was verified');
+    // Scrubbing issues a viewer's seeks at least 0.5 x its mean interval apart (50 ms): a count
+    // bound, not a speed, that an unpaced run of the same length must beat.
+    const scrubbingCeiling = viewers * (Math.floor(durationMs / (0.5 * PROFILES.scrubbing.seekIntervalMs)) + 1);
+    assert.ok(report.seeksCompleted > scrubbingCeiling, `${report.seeksCompleted} seeks: no more than scrubbing's ceiling of ${scrubbingCeiling}`);
+    assert.ok(report.server, 'server figures scraped');
+    assert.equal(report.server.after.media_pool_premature_releases_total, 0);
     await assertNoLeaks(server);
   });
 
