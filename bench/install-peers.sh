@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the native peers of `npm run bench` from Debian: nginx, h2o, caddy, and h2load
-# (nghttp2-client). The bench starts each peer itself on a loopback port with a config of its
+# (nghttp2-client), plus what the C range driver (bench/driver/) is built with: gcc,
+# pkg-config, libnghttp2-dev and libssl-dev; then builds the driver. The bench starts each peer itself on a loopback port with a config of its
 # own, so the packages' system services must not run: a policy-rc.d that refuses every start
 # is in place while installing, and any nginx/h2o/caddy the packages started anyway (or that
 # listens on 80/443) is stopped afterwards.
@@ -8,8 +9,10 @@
 #   bash bench/install-peers.sh
 set -euo pipefail
 
-PACKAGES=(nginx h2o caddy nghttp2-client)
-BINARIES=(/usr/sbin/nginx /usr/bin/h2o /usr/bin/caddy /usr/bin/h2load)
+PACKAGES=(nginx h2o caddy nghttp2-client gcc pkg-config libnghttp2-dev libssl-dev)
+# A file each package installs: present means installed.
+FILES=(/usr/sbin/nginx /usr/bin/h2o /usr/bin/caddy /usr/bin/h2load /usr/bin/gcc /usr/bin/pkg-config
+  /usr/include/nghttp2/nghttp2.h /usr/include/openssl/ssl.h)
 
 if [[ $(id -u) -ne 0 ]]; then
   SUDO=sudo
@@ -19,10 +22,10 @@ fi
 
 missing=()
 for i in "${!PACKAGES[@]}"; do
-  [[ -x ${BINARIES[$i]} ]] || missing+=("${PACKAGES[$i]}")
+  [[ -e ${FILES[$i]} ]] || missing+=("${PACKAGES[$i]}")
 done
 if [[ ${#missing[@]} -eq 0 ]]; then
-  echo "install-peers: nginx, h2o, caddy and h2load are already installed"
+  echo "install-peers: nginx, h2o, caddy, h2load and the range driver's build deps are already installed"
 else
   export DEBIAN_FRONTEND=noninteractive
   # Keep maintainer scripts from starting services (invoke-rc.d asks policy-rc.d; 101 = no).
@@ -75,3 +78,7 @@ echo "install-peers: versions"
 /usr/bin/h2o --version 2>&1 | head -1 | sed 's/^/  /'
 /usr/bin/caddy version 2>&1 | head -1 | sed 's/^/  caddy /'
 /usr/bin/h2load --version 2>&1 | head -1 | sed 's/^/  /'
+
+# The C range driver: build it now, so a compile error shows here rather than mid-bench.
+driver=$(bash "$(dirname "${BASH_SOURCE[0]}")/driver/build.sh")
+"$driver" --version 2>&1 | sed 's/^/  /'

@@ -20,6 +20,8 @@ import { describeMachine } from './machine.ts';
 import { renderMarkdown, updateBenchReadme } from './results-table.ts';
 import type { BenchResults, PeerResult, WorkloadName } from './results-table.ts';
 import { isH2loadInstalled, runH2load } from './workloads/h2load.ts';
+import { assertRangeDriverClean, isRangeDriverAvailable, runRangeDriver } from './workloads/range-driver.ts';
+import type { RangeDriverAvailability } from './workloads/range-driver.ts';
 import { runRangeLoadProcess } from './workloads/range-load-process.ts';
 import { runCancelStorm, runPausedUntilRefused, runStalledStreamsMemory } from './workloads/storms.ts';
 import type { BenchFile } from './workloads/storms.ts';
@@ -49,7 +51,13 @@ await writeFile(certFile, pair.certPem);
 await writeFile(keyFile, pair.keyPem, { mode: 0o600 });
 const ctx: PeerContext = { mediaRoot, certFile, keyFile, workDir };
 const hasH2load = await isH2loadInstalled();
-if (!hasH2load) console.log('note: h2load not installed (apt-get install nghttp2-client): (a) and (b) use the Node driver only');
+if (!hasH2load) console.log('note: h2load not installed (apt-get install nghttp2-client): no h2load rounds for (a) and (b)');
+// The C range driver (bench/driver/) is the primary driver of (a) and (b); built here if needed.
+const rangeDriver: RangeDriverAvailability = await isRangeDriverAvailable().catch((err: Error) => ({
+  ok: false as const,
+  reason: err.message.split('\n')[0]!,
+}));
+if (!rangeDriver.ok) console.log(`skip a-driver-1MiB and b-driver-64KiB (the C range driver): ${rangeDriver.reason}`);
 
 const results: PeerResult[] = [];
 for (const peer of PEERS) {
@@ -70,6 +78,7 @@ const bench: BenchResults = {
   machine: await describeMachine(),
   quick,
   settings: { fileBytes: FILE_BYTES, files: files.length },
+  ...(rangeDriver.ok ? {} : { rangeDriverSkipped: rangeDriver.reason }),
   peers: results,
 };
 const stamp = finishedAt.toISOString().replaceAll(':', '-').slice(0, 19);
@@ -100,6 +109,26 @@ async function benchPeer(peer: Peer): Promise<PeerResult['workloads']> {
     console.log(`   ${name}: ${JSON.stringify(out[name])}`);
   };
   const url = (handle: PeerHandle, f = files[0]!): string => `${handle.url}${f.path}`;
+  if (rangeDriver.ok) {
+    // A new random offset per request, every byte verified; a wrong byte, a status other than
+    // 206 or a wrong Content-Range fails the workload instead of reporting a rate.
+    const driven = (rangeBytes: number, connections: number, streams: number) => async (h: PeerHandle) =>
+      assertRangeDriverClean(
+        await runRangeDriver({
+          url: url(h),
+          fileBytes: FILE_BYTES,
+          rangeBytes,
+          connections,
+          streams,
+          durationMs: seconds * 1000 * rounds,
+          warmupMs: 1000,
+          seed: 9,
+          verifySalt: files[0]!.salt,
+        }),
+      );
+    await record('a-driver-1MiB', driven(1024 * 1024, 10, 4));
+    await record('b-driver-64KiB', driven(64 * 1024, 20, 10));
+  }
   if (hasH2load) {
     await record('a-h2load-1MiB', (h) =>
       runH2load({ url: url(h), fileSize: FILE_BYTES, rangeBytes: 1024 * 1024, connections: 10, streams: 4, rounds, roundSeconds: seconds }),

@@ -3,6 +3,10 @@
 // Range request gets exactly the right 100 bytes with 206, a plain GET the whole file. After
 // stop() its process group must be gone. A peer that is not installed is skipped with the
 // reason, never silently.
+//
+// The C range driver of benchmarks (a) and (b) (bench/driver/) is built and run against our
+// server: every byte verified, all 206; and against a server that serves a wrong byte, which
+// it must catch. Without a C compiler or the headers it is skipped with the reason.
 
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -14,7 +18,10 @@ import { after, before, describe, it } from 'node:test';
 import { PEERS } from '../../bench/peers/index.ts';
 import type { PeerContext, PeerHandle } from '../../bench/peers/index.ts';
 import { liveGroupMembers } from '../../bench/peers/child-process.ts';
+import { assertRangeDriverClean, isRangeDriverAvailable, rangeDriverProblems, runRangeDriver } from '../../bench/workloads/range-driver.ts';
+import type { RangeDriverResult } from '../../bench/workloads/range-driver.ts';
 import { createSelfSignedCert } from '../../server/tls/self-signed-cert.ts';
+import { startFaultyRangeServer } from '../support/faulty-range-server.ts';
 import { expectedBytes, makeFixtureLibrary } from '../support/fixtures.ts';
 
 const FILE = 'video.mp4';
@@ -82,6 +89,79 @@ describe('bench peers', () => {
       await handle.stop(); // idempotent
     });
   }
+
+  describe('C range driver (bench/driver/range-driver.c)', () => {
+    it('ours: random 64 KiB ranges for 2 s over h2, every byte verified, all 206', async (t) => {
+      const driver = await isRangeDriverAvailable();
+      if (!driver.ok) {
+        t.skip(driver.reason);
+        return;
+      }
+      const ours = PEERS.find((p) => p.name === 'ours')!;
+      const handle = await ours.start(ctx);
+      let result: RangeDriverResult;
+      try {
+        result = await runRangeDriver({
+          url: `${handle.url}/media/${FILE}`,
+          fileBytes: size,
+          rangeBytes: 64 * 1024,
+          connections: 4,
+          streams: 8,
+          durationMs: 2000,
+          warmupMs: 300,
+          seed: 7,
+          verifySalt: salt,
+        });
+      } finally {
+        await handle.stop();
+      }
+      t.diagnostic(`${result.driver}: ${result.requests} requests, ${result.requestsPerSec} req/s, ${result.megabytesPerSec} MB/s, p99 ${result.latency.p99Ms} ms, driver CPU ${result.cpuSeconds} s`);
+      assert.equal(result.protocol, 'h2');
+      assert.ok(result.requests > 0, 'requests completed');
+      assert.equal(result.succeeded, result.requests, 'every request succeeded');
+      assert.equal(result.non206 + result.warmup.non206, 0, 'every response is 206');
+      assert.deepEqual(Object.keys(result.statuses), ['206']);
+      assert.equal(result.badContentRange + result.warmup.badContentRange, 0, 'Content-Range as asked');
+      assert.ok(result.verifiedBytes >= result.bodyBytes && result.bodyBytes > 0, 'the bodies were verified');
+      assert.equal(result.corruptBytes, 0);
+      assert.equal(result.firstCorrupt, null);
+      assert.deepEqual(rangeDriverProblems(result), []);
+      assert.ok(result.latency.p50Ms > 0 && result.latency.p50Ms <= result.latency.p99Ms && result.latency.p99Ms <= result.latency.maxMs);
+    });
+
+    it('negative control: a server that flips one byte in every 64 KiB is caught (h2c)', async (t) => {
+      const driver = await isRangeDriverAvailable();
+      if (!driver.ok) {
+        t.skip(driver.reason);
+        return;
+      }
+      const faulty = await startFaultyRangeServer({ body: expectedBytes(0, size, salt), path: '/media/clip.bin', flipEveryBytes: 64 * 1024, flipAt: 4321 });
+      let result: RangeDriverResult;
+      try {
+        result = await runRangeDriver({
+          url: faulty.url,
+          fileBytes: size,
+          rangeBytes: 64 * 1024,
+          connections: 2,
+          streams: 4,
+          durationMs: 1500,
+          warmupMs: 200,
+          verifySalt: salt,
+        });
+      } finally {
+        await faulty.close();
+      }
+      t.diagnostic(`corrupt: ${result.corruptBytes} bytes in ${result.corruptStreams} streams, first ${JSON.stringify(result.firstCorrupt)}`);
+      assert.equal(result.protocol, 'h2c');
+      assert.ok(result.corruptBytes > 0, 'corrupt bytes counted');
+      assert.ok(result.firstCorrupt, 'the first corrupt byte is reported');
+      assert.ok(faulty.flippedOffsets.includes(result.firstCorrupt.offset), `offset ${result.firstCorrupt.offset} is one the server flipped`);
+      assert.equal(result.firstCorrupt.got, result.firstCorrupt.expected ^ 0xff);
+      assert.ok(result.firstCorrupt.streamId > 0);
+      assert.equal(result.succeeded, 0, 'a corrupt response never counts as succeeded');
+      assert.throws(() => assertRangeDriverClean(result), /verification failed: \d+ corrupt bytes/);
+    });
+  });
 
   async function checkServes(handle: PeerHandle): Promise<void> {
     const session = http2.connect(handle.url, { ca: cert });
