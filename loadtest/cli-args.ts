@@ -45,6 +45,9 @@ Options:
   --insecure                  accept any TLS certificate (self-signed test servers)
   --ca FILE                   also trust this CA certificate (PEM)
   --allow-remote              allow non-loopback hosts (see above)
+  --fallback-origin ORIGIN    another server with the same files (https://host:port); when an
+                              origin refuses a connection (e.g. it is draining), its unsent
+                              streams are retried here. Repeatable, tried in order
   --quiet                     no progress output on stderr
   -h, --help                  show this text
 
@@ -94,6 +97,7 @@ const OPTIONS = {
   insecure: { type: 'boolean' },
   ca: { type: 'string' },
   'allow-remote': { type: 'boolean' },
+  'fallback-origin': { type: 'string', multiple: true },
   quiet: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -136,6 +140,7 @@ export function parseCommandLine(argv: readonly string[]): CliCommand {
       metricsUrl: v['no-metrics'] ? null : v['metrics-url'],
       tls: { insecure: v.insecure ?? false, caPem: optional('ca', readPem) },
       allowRemote: v['allow-remote'] ?? false,
+      fallbackOrigins: v['fallback-origin'] ?? [],
     });
     return {
       kind: 'run',

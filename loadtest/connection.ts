@@ -1,6 +1,8 @@
 // One HTTP/2 connection of the storm (TLS with ALPN h2 for https://, h2c with prior
-// knowledge for http://). It remembers a GOAWAY (RFC 9113 section 6.8) and how it died, and
-// reports a connection-level failure once, however many streams it cut.
+// knowledge for http://). It remembers a GOAWAY (RFC 9113 section 6.8: a graceful close may
+// send two, 2^31-1 first, then the real last stream id) and how it died, and reports a
+// connection-level failure once, however many streams it cut. A refused connect is not a
+// failure when another origin can take its streams (loadtest/origins.ts).
 
 import http2 from 'node:http2';
 import { classifySessionError, h2ErrorName, H2 } from './classify.ts';
@@ -13,6 +15,8 @@ import type { FlowWindows, TlsTrust } from './settings.ts';
 export interface ConnectionEvents {
   readonly onGracefulGoaway: () => void;
   readonly onFailure: (cls: FailureClass, detail: string) => void;
+  /** The connect was refused (ECONNREFUSED). True: another origin takes over, not a failure. */
+  readonly onConnectRefused?: () => boolean;
 }
 
 export function sessionOptions(trust: TlsTrust): http2.SecureClientSessionOptions {
@@ -35,13 +39,17 @@ export class Connection {
   readonly closed: Promise<void>;
   private goaway: { code: number; lastStreamId: number } | undefined;
   private failureSeen: Failure | undefined;
+  /** undefined until a refused connect was seen; then whether another origin took over. */
+  private refusal: boolean | undefined;
   private readonly events: ConnectionEvents;
 
   constructor(origin: string, trust: TlsTrust, allowRemote: boolean, events: ConnectionEvents, windows: FlowWindows = 'node') {
     this.events = events;
     this.session = openSession(origin, trust, windows);
     this.closed = new Promise((resolve) => this.session.once('close', () => resolve()));
-    this.session.on('error', (err) => this.fail(classifySessionError(err)));
+    this.session.on('error', (err) => {
+      if (!this.isRefusedBy(err)) this.fail(classifySessionError(err));
+    });
     this.session.on('goaway', (code: number, lastStreamId: number) => this.onGoaway(code, lastStreamId));
     this.session.once('connect', () => {
       const address = this.session.socket?.remoteAddress;
@@ -54,7 +62,19 @@ export class Connection {
 
   /** New streams may be opened here: no GOAWAY, no failure, not closing. */
   get isUsable(): boolean {
-    return !this.goaway && !this.failureSeen && !this.session.closed && !this.session.destroyed;
+    return !this.goaway && !this.failureSeen && !this.refusal && !this.session.closed && !this.session.destroyed;
+  }
+
+  /**
+   * Whether `err` is this connection's connect being refused while another origin takes over:
+   * then nothing sent here was processed, and it is no failure. Node closes the streams (with
+   * the refusal as their error's cause) before the session's 'error', so both ask.
+   */
+  isRefusedBy(err: unknown): boolean {
+    if (this.refusal === undefined && (err as NodeJS.ErrnoException | undefined)?.code === 'ECONNREFUSED' && this.session.connecting) {
+      this.refusal = this.events.onConnectRefused?.() ?? false;
+    }
+    return this.refusal === true;
   }
 
   get failure(): Failure | undefined {
@@ -106,8 +126,10 @@ export class Connection {
   }
 
   private onGoaway(code: number, lastStreamId: number): void {
-    this.goaway = { code, lastStreamId };
-    if (code === H2.NO_ERROR) this.events.onGracefulGoaway();
-    else this.fail({ cls: 'goaway-error', detail: `GOAWAY ${h2ErrorName(code)} (last stream ${lastStreamId})` });
+    const isFirst = this.goaway === undefined;
+    this.goaway = { code, lastStreamId }; // a later GOAWAY may only lower last-stream-id
+    if (code === H2.NO_ERROR) {
+      if (isFirst) this.events.onGracefulGoaway(); // one graceful close, however many GOAWAYs
+    } else this.fail({ cls: 'goaway-error', detail: `GOAWAY ${h2ErrorName(code)} (last stream ${lastStreamId})` });
   }
 }

@@ -125,12 +125,13 @@ export class RangeStream {
       return this.failed({ cls: 'protocol-error', detail: `body ended after ${this.consumed} of ${this.expectedLength} bytes` });
     }
     const hasResponse = this.status !== 0;
+    const cause = (this.streamError as { cause?: unknown } | undefined)?.cause;
+    if (this.connection.isRefusedBy(cause)) return { kind: 'unprocessed', detail: 'connection refused (the next origin takes it)' };
     if (this.streamError?.code === 'ERR_HTTP2_GOAWAY_SESSION') return { kind: 'unprocessed', detail: 'opened after GOAWAY' };
     if (code === H2.REFUSED_STREAM && !hasResponse) return { kind: 'unprocessed', detail: 'REFUSED_STREAM before any response' };
     if (this.consumed === 0 && this.connection.isUnprocessed(this.req.id)) {
       return { kind: 'unprocessed', detail: 'above the GOAWAY last-stream-id' };
     }
-    const cause = (this.streamError as { cause?: unknown } | undefined)?.cause;
     if (cause) return this.failedByConnection(this.connection.fail(classifySessionError(cause)));
     if (this.connection.failure) return this.failedByConnection(this.connection.failure);
     // Node ends the streams of a vanished connection with a local CANCEL: no RST_STREAM was received.

@@ -31,6 +31,11 @@ export interface StormRunSettings extends StormSettings {
   /** Prometheus endpoint scraped before and after; null: do not scrape. */
   readonly metricsUrl: string | null;
   readonly allowRemote: boolean;
+  /**
+   * Origins (scheme://host:port) serving the same files, tried in order when an origin refuses
+   * a connection (loadtest/origins.ts); streams it left unsent are retried there.
+   */
+  readonly fallbackOrigins: readonly string[];
 }
 
 /** How a profile's viewers behave; seekIntervalMs and bitrate are overridable defaults. */
@@ -102,6 +107,7 @@ export function makeStormSettings(input: StormInput): StormRunSettings {
     metricsUrl: input.metricsUrl === undefined ? defaultMetricsUrl(urls) : input.metricsUrl,
     allowRemote: input.allowRemote ?? false,
     windows: input.windows ?? 'node',
+    fallbackOrigins: (input.fallbackOrigins ?? []).map(originOf),
   };
   if (settings.windows !== 'node' && settings.windows !== 'chrome') {
     throw new SettingsError(`windows must be node or chrome, got "${String(settings.windows)}"`);
@@ -111,6 +117,17 @@ export function makeStormSettings(input: StormInput): StormRunSettings {
 }
 
 export class SettingsError extends Error {}
+
+function originOf(raw: string): string {
+  try {
+    const url = new URL(raw);
+    if (url.pathname !== '/' || url.search !== '') throw new SettingsError(`fallback origin ${raw}: give scheme://host:port only`);
+    return url.origin;
+  } catch (err) {
+    if (err instanceof SettingsError) throw err;
+    throw new SettingsError(`fallback origin ${raw}: not a URL`);
+  }
+}
 
 function defaultMetricsUrl(urls: readonly string[]): string | null {
   try {
@@ -122,7 +139,7 @@ function defaultMetricsUrl(urls: readonly string[]): string | null {
 
 function validate(s: StormRunSettings): void {
   if (s.urls.length === 0) throw new SettingsError('give at least one URL to storm');
-  for (const raw of [...s.urls, ...(s.metricsUrl ? [s.metricsUrl] : [])]) {
+  for (const raw of [...s.urls, ...(s.metricsUrl ? [s.metricsUrl] : []), ...s.fallbackOrigins]) {
     let url: URL;
     try {
       url = new URL(raw);

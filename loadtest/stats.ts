@@ -62,10 +62,12 @@ export class StormRecorder {
   private readonly points: MutablePoint[] = [];
   private isStopping = false;
   private readonly onFailure: (cls: FailureClass, detail: string) => void;
+  private readonly onRetry: (detail: string) => void;
 
-  constructor(startedMs: number, onFailure: (cls: FailureClass, detail: string) => void = () => {}) {
+  constructor(startedMs: number, onFailure: (cls: FailureClass, detail: string) => void = () => {}, onRetry: (detail: string) => void = () => {}) {
     this.startedMs = startedMs;
     this.onFailure = onFailure;
+    this.onRetry = onRetry;
   }
 
   /** From here on, only bytes (and corruption) are counted. */
@@ -95,10 +97,12 @@ export class StormRecorder {
     this.onFailure(cls, detail);
   }
 
-  retry(): void {
+  /** An unprocessed stream retried on a fresh connection; `detail` says why it was unprocessed. */
+  retry(detail: string): void {
     if (this.isStopping) return;
     this.retries++;
     this.point().retries++;
+    this.onRetry(detail);
   }
 
   gracefulGoaway(): void {

@@ -5,6 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import { Connection } from './connection.ts';
 import { fetchOnce } from './fetch-once.ts';
+import { OriginChoice } from './origins.ts';
 import { seededRandom } from './random.ts';
 import { ByteVerifier, loadReferences, ReferenceError } from './reference.ts';
 import { FAILURE_CLASSES } from './report.ts';
@@ -24,6 +25,8 @@ export interface StormHooks {
   readonly onProgress?: (progress: StormProgress) => void;
   /** Each failure as it is counted, with a one-line detail (the report keeps only counts). */
   readonly onFailure?: (cls: FailureClass, detail: string) => void;
+  /** Each retry of an unprocessed stream, with why it was unprocessed. */
+  readonly onRetry?: (detail: string) => void;
   /** Things the user should know that are not failures: why the run stopped, why no server figures. */
   readonly onNote?: (note: string, topic: 'run' | 'server') => void;
   readonly signal?: AbortSignal;
@@ -44,7 +47,7 @@ export async function runStorm(input: StormInput | StormRunSettings, hooks: Stor
   const startedAt = new Date();
   const t0 = performance.now();
   let elapsedMs = 0;
-  const recorder = new StormRecorder(t0, hooks.onFailure);
+  const recorder = new StormRecorder(t0, hooks.onFailure, hooks.onRetry);
   const control = new RunControl(settings.maxSeeks, () => {
     elapsedMs = performance.now() - t0;
     recorder.stop();
@@ -82,8 +85,11 @@ function createViewers(
   verifier: ByteVerifier | undefined,
   control: RunControl,
 ): Viewer[] {
+  const choices = new Map<string, OriginChoice>();
   return Array.from({ length: settings.viewers }, (_, i) => {
     const url = new URL(settings.urls[i % settings.urls.length]);
+    const origins = choices.get(url.origin) ?? new OriginChoice(url.origin, settings.fallbackOrigins);
+    choices.set(url.origin, origins);
     return new Viewer({
       url,
       size: sizes.get(url.href) ?? 1,
@@ -94,13 +100,15 @@ function createViewers(
       control,
       openConnection: () => {
         recorder.connectionOpened();
+        const origin = origins.current;
         return new Connection(
-          url.origin,
+          origin,
           settings.tls,
           settings.allowRemote,
           {
             onGracefulGoaway: () => recorder.gracefulGoaway(),
             onFailure: (cls, detail) => recorder.failure(cls, detail),
+            onConnectRefused: () => origins.refused(origin),
           },
           settings.windows,
         );

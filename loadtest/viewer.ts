@@ -118,7 +118,7 @@ export class Viewer implements StreamSink {
       const end = race.end;
       if (end.kind === 'unprocessed') {
         if (retries < MAX_RETRIES_PER_SEEK) {
-          recorder.retry();
+          recorder.retry(end.detail);
           connection = this.connections.renew(connection);
           continue;
         }

@@ -1,18 +1,22 @@
 // The Koa application: middleware in flow order, each a small named factory.
-//   requestLog -> errorBoundary -> route (media | library | health | metrics)
+//   requestLog -> errorBoundary -> route (media | upload | library | health | metrics)
 
 import Koa from 'koa';
 import type { Context, Next } from 'koa';
 import { HttpError, errorAnswer, toHttpError } from './http/http-error.ts';
-import { logMediaResponse, logPlainResponse } from './http/response-log.ts';
+import { logMediaResponse, logPlainResponse, logUploadResponse } from './http/response-log.ts';
 import { mediaRoute } from './routes/media.ts';
 import type { MediaOutcome, MediaRouteDeps } from './routes/media.ts';
+import { mediaMethods, uploadRoute } from './routes/upload.ts';
+import type { UploadOutcome, UploadRouteDeps } from './routes/upload.ts';
 import { libraryRoute } from './routes/library.ts';
 import { healthRoute, metricsRoute } from './routes/health.ts';
 import type { Logger } from './log.ts';
 
-export interface AppDeps extends MediaRouteDeps {
+export interface AppDeps extends MediaRouteDeps, UploadRouteDeps {
   readonly log: Logger;
+  /** True while the server drains (lifecycle/drain.ts): /healthz answers 503. */
+  readonly isDraining?: () => boolean;
 }
 
 export function createApp(deps: AppDeps): Koa {
@@ -31,7 +35,9 @@ function requestLog(deps: AppDeps) {
     await next();
     const line = { method: ctx.method, path: ctx.path, startedAt: ctx.state.startedAt as bigint };
     const media = ctx.state.media as MediaOutcome | undefined;
+    const upload = ctx.state.upload as UploadOutcome | undefined;
     if (media) logMediaResponse(deps.log, deps.metrics, line, media);
+    else if (upload) logUploadResponse(deps.log, deps.metrics, line, upload);
     else logPlainResponse(deps.log, deps.metrics, line, ctx.status);
   };
 }
@@ -56,15 +62,21 @@ function errorBoundary(deps: AppDeps) {
 
 function route(deps: AppDeps) {
   const serveMedia = mediaRoute(deps);
+  const upload = uploadRoute(deps);
+  const allowOnMedia = mediaMethods(deps.uploads);
   const fixed = new Map<string, (ctx: Context) => unknown>([
     ['/api/media', libraryRoute(deps.storage)],
-    ['/healthz', healthRoute(deps.pool)],
+    ['/healthz', healthRoute(deps.pool, deps.isDraining)],
     ['/metrics', metricsRoute(deps.metrics)],
   ]);
   return async function dispatch(ctx: Context): Promise<void> {
     const path = ctx.path;
-    if (path.startsWith('/media/')) return serveMedia(ctx);
     const isRead = ctx.method === 'GET' || ctx.method === 'HEAD';
+    if (path.startsWith('/media/')) {
+      if (isRead) return serveMedia(ctx);
+      if (ctx.method === 'PUT' || ctx.method === 'DELETE') return upload(ctx);
+      throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on media`, { allow: allowOnMedia });
+    }
     const handler = fixed.get(path);
     if (!handler) throw new HttpError(404, 'NOT_FOUND', 'no such route');
     if (!isRead) throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${ctx.method} is not allowed here`, { allow: 'GET, HEAD' });

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-export type ReadMode = 'async' | 'sync';
+export type ReadMode = 'async' | 'sync' | 'auto';
 
 export interface Config {
   readonly port: number;
@@ -28,13 +28,39 @@ export interface Config {
   readonly sessionLeakRotateBytes: number;
   readonly streamResetBurst: number;
   readonly streamResetRatePerSec: number;
+  /** Streams a connection may have reset before the client could see an answer (Rapid Reset, MadeYouReset). */
+  readonly earlyResetBurst: number;
+  readonly earlyResetRatePerSec: number;
+  /** Most open connections per client address (IPv6: per /64); 0: no limit. */
+  readonly maxConnectionsPerClient: number;
+  /** How long a client whose connection was ended as a flood is refused new ones; 0: never. */
+  readonly clientPenaltyMs: number;
+  /** Largest request header list (SETTINGS_MAX_HEADER_LIST_SIZE); larger: that stream is reset. */
+  readonly maxHeaderListBytes: number;
+  /** Rotate an HTTP/2 connection this old (GOAWAY NO_ERROR); 0: never. */
+  readonly sessionMaxAgeMs: number;
+  /** Rotate an HTTP/2 connection after this many streams; 0: never. */
+  readonly sessionMaxStreams: number;
+  /** On SIGTERM/SIGINT, what is still open after this long is cancelled. */
+  readonly drainTimeoutMs: number;
   readonly rangeMaxParts: number;
   readonly fileCacheValidMs: number;
   readonly fileCacheMaxFiles: number;
   readonly readMode: ReadMode;
+  /** Bearer token for PUT and DELETE on /media/; undefined: uploads are off. Never logged. */
+  readonly uploadToken: string | undefined;
+  readonly uploadMaxBytes: number;
+  /** TLS handshake plus HTTP/2 preface and first SETTINGS, or the first HTTP/1.1 request head. */
+  readonly headerTimeoutMs: number;
+  /** An HTTP/2 connection with no open stream is closed gracefully after this long. */
+  readonly idleTimeoutMs: number;
+  /** An HTTP/1.1 connection between requests is closed after this long. */
+  readonly keepAliveTimeoutMs: number;
+  /** A response with unsent bytes whose writes made no progress for this long is cancelled. */
+  readonly stalledWriteTimeoutMs: number;
 }
 
-type Kind = 'port' | 'optional-port' | 'int' | 'string' | 'optional-path' | 'path' | 'log-level' | 'read-mode';
+type Kind = 'port' | 'optional-port' | 'int' | 'string' | 'optional-path' | 'path' | 'log-level' | 'read-mode' | 'optional-secret';
 
 interface Setting {
   readonly env: string;
@@ -65,10 +91,24 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'SESSION_LEAK_ROTATE_BYTES', key: 'sessionLeakRotateBytes', kind: 'int', fallback: String(16 * 1024 * 1024), min: 0, max: 4096 * 1024 * 1024, doc: 'Rotate a connection once peer resets left this many unflushed bytes' },
   { env: 'STREAM_RESET_BURST', key: 'streamResetBurst', kind: 'int', fallback: '1000', min: 10, max: 1_000_000, doc: "nghttp2's peer RST_STREAM budget per connection" },
   { env: 'STREAM_RESET_RATE_PER_SEC', key: 'streamResetRatePerSec', kind: 'int', fallback: '100', min: 1, max: 1_000_000, doc: 'Refill rate of that budget' },
+  { env: 'EARLY_RESET_BURST', key: 'earlyResetBurst', kind: 'int', fallback: '50', min: 10, max: 10_000, doc: 'Streams an HTTP/2 connection may have reset before the client could see an answer (in the event-loop turn that opened them) or for its protocol error, before GOAWAY(ENHANCE_YOUR_CALM): a seek never does that, Rapid Reset and MadeYouReset do' },
+  { env: 'EARLY_RESET_RATE_PER_SEC', key: 'earlyResetRatePerSec', kind: 'int', fallback: '10', min: 1, max: 100_000, doc: 'Refill rate of that budget' },
+  { env: 'MAX_CONNECTIONS_PER_CLIENT', key: 'maxConnectionsPerClient', kind: 'int', fallback: '64', min: 0, max: 1_000_000, doc: 'Open connections one client address (IPv6: one /64) may hold; more are closed at once (0: no limit; use 0 behind a proxy, or raise it for load tests from one machine)' },
+  { env: 'CLIENT_PENALTY_MS', key: 'clientPenaltyMs', kind: 'int', fallback: '10000', min: 0, max: 3_600_000, doc: 'After one of its connections was ended as a flood, a client address is refused new connections this long, doubling per repeat up to 16x (0: off)' },
+  { env: 'MAX_HEADER_LIST_BYTES', key: 'maxHeaderListBytes', kind: 'int', fallback: '32768', min: 4096, max: 1024 * 1024, doc: 'Largest request header list (HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE); a larger one gets RST_STREAM(ENHANCE_YOUR_CALM) on that stream' },
+  { env: 'SESSION_MAX_AGE_MS', key: 'sessionMaxAgeMs', kind: 'int', fallback: '600000', min: 0, max: 7 * 24 * 3600 * 1000, doc: 'Rotate an HTTP/2 connection this old with a graceful GOAWAY (0: never)' },
+  { env: 'SESSION_MAX_STREAMS', key: 'sessionMaxStreams', kind: 'int', fallback: '10000', min: 0, max: 1_000_000_000, doc: 'Rotate an HTTP/2 connection after this many streams (0: never)' },
+  { env: 'DRAIN_TIMEOUT_MS', key: 'drainTimeoutMs', kind: 'int', fallback: '10000', min: 0, max: 3_600_000, doc: 'On SIGTERM/SIGINT, how long open streams may finish before they are cancelled and the process exits' },
   { env: 'FILE_CACHE_VALID_MS', key: 'fileCacheValidMs', kind: 'int', fallback: '1000', min: 0, max: 60_000, doc: 'How long an opened file is reused without a stat (0: off); changes made outside the server show within this' },
   { env: 'FILE_CACHE_MAX_FILES', key: 'fileCacheMaxFiles', kind: 'int', fallback: '1000', min: 1, max: 100_000, doc: 'Most files the open-file cache keeps open' },
-  { env: 'READ_MODE', key: 'readMode', kind: 'read-mode', fallback: 'async', doc: 'async: file reads on the libuv pool; sync: on the event loop (faster when the library is in page cache, stalls every stream when a read hits a slow disk)' },
+  { env: 'READ_MODE', key: 'readMode', kind: 'read-mode', fallback: 'auto', doc: 'auto: on the event loop for blocks read in the last 30 s (in page cache), on the libuv pool otherwise, loop reads off for 5 s after one slower than 2 ms; async: always the pool; sync: always the loop (stalls every stream when a read waits for a disk)' },
   { env: 'RANGE_MAX_PARTS', key: 'rangeMaxParts', kind: 'int', fallback: '16', min: 1, max: 1000, doc: 'Most ranges one request may name before it gets 200 full' },
+  { env: 'UPLOAD_TOKEN', key: 'uploadToken', kind: 'optional-secret', doc: 'Bearer token PUT and DELETE on /media/ must present (16+ characters); unset: uploads are off (403). Never logged; prefer the variable to the flag, which ps shows' },
+  { env: 'UPLOAD_MAX_BYTES', key: 'uploadMaxBytes', kind: 'int', fallback: String(8 * 1024 ** 3), min: 1, max: 2 ** 44, doc: 'Largest upload body; a longer one is refused with 413 and nothing is kept' },
+  { env: 'HEADER_TIMEOUT_MS', key: 'headerTimeoutMs', kind: 'int', fallback: '10000', min: 100, max: 600_000, doc: 'A new connection must finish the TLS handshake and send the HTTP/2 preface, or its first HTTP/1.1 request head, within this' },
+  { env: 'IDLE_TIMEOUT_MS', key: 'idleTimeoutMs', kind: 'int', fallback: '120000', min: 100, max: 86_400_000, doc: 'An HTTP/2 connection with no open stream for this long is closed gracefully (GOAWAY NO_ERROR); never while a request is being handled or answered' },
+  { env: 'KEEP_ALIVE_TIMEOUT_MS', key: 'keepAliveTimeoutMs', kind: 'int', fallback: '5000', min: 100, max: 86_400_000, doc: 'An HTTP/1.1 connection with no request in progress for this long is closed' },
+  { env: 'STALLED_WRITE_TIMEOUT_MS', key: 'stalledWriteTimeoutMs', kind: 'int', fallback: '60000', min: 100, max: 86_400_000, doc: 'A response whose client took none of its unsent bytes for this long is cancelled (HTTP/2: RST_STREAM CANCEL; HTTP/1.1: connection closed); a paused video holds its stream until then' },
 ];
 
 /** Room in maxSessionMemory for headers, settings and nghttp2's own allocations. */
@@ -144,7 +184,11 @@ function parseSetting(s: Setting, value: string | undefined): unknown {
         ? value
         : bad('must be one of fatal, error, warn, info, debug, trace, silent');
     case 'read-mode':
-      return value === 'async' || value === 'sync' ? value : bad('must be async or sync');
+      return value === 'auto' || value === 'async' || value === 'sync' ? value : bad('must be auto, async or sync');
+    case 'optional-secret':
+      // token68 (RFC 9110 11.2), so it fits an Authorization header; the message never shows it.
+      if (value === undefined || /^[A-Za-z0-9._~+/-]{16,}=*$/.test(value)) return value;
+      throw new ConfigError(`${s.env} (--${flagOf(s)}) must be 16 or more of A-Z a-z 0-9 - . _ ~ + / (value not shown)`);
     case 'path':
     case 'optional-path':
       return value === undefined ? undefined : path.resolve(value);

@@ -17,12 +17,21 @@ const server = await startServer(config).catch((err: Error) => {
   process.exit(1);
 });
 
+// The first signal drains (lifecycle/drain.ts: it logs when it starts and, with the counts,
+// when it is done) and exits 0, also when the deadline had to cancel streams. A second signal
+// exits at once with the shell's code for death by that signal (130 SIGINT, 143 SIGTERM).
+const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
 let isStopping = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
-    if (isStopping) process.exit(1); // a second signal: stop at once
+    if (isStopping) {
+      server.log.warn({ signal }, 'second signal: exiting at once');
+      process.exit(SIGNAL_EXIT_CODES[signal]);
+    }
     isStopping = true;
-    server.log.info({ signal }, 'stopping');
-    void server.close().then(() => process.exit(0));
+    void server
+      .drain(undefined, { signal })
+      .then(() => server.close())
+      .then(() => process.exit(0));
   });
 }

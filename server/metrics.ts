@@ -3,6 +3,7 @@
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { BufferPool } from './streaming/buffer-pool.ts';
+import { reclaimedWriteCallbackCount } from './streaming/response-sink.ts';
 import type { Storage } from '../storage/storage.ts';
 import type { SendOutcome } from './streaming/send-body.ts';
 
@@ -16,6 +17,8 @@ export interface ServerMetrics {
   readonly timeToFirstByte: Histogram;
   readonly sessionRotations: Counter<'reason'>;
   readonly sessions: Gauge;
+  readonly floodPenalties: Counter<'reason'>;
+  readonly uploads: Counter<'operation' | 'outcome'>;
 }
 
 export function createMetrics(pool: BufferPool, storage: Storage): ServerMetrics {
@@ -42,7 +45,26 @@ export function createMetrics(pool: BufferPool, storage: Storage): ServerMetrics
     'Slabs released before their write completed (must stay 0)',
     () => pool.stats().prematureReleases,
   );
-  poolGauge('media_open_files', 'Shared file descriptors open', () => storage.openCounts().files);
+  poolGauge('media_open_files', 'File descriptors open: shared ones for reads, one per upload being written', () => storage.openCounts().files);
+  poolGauge(
+    'media_write_callbacks_reclaimed_total',
+    'HTTP/2 write callbacks Node never called, settled when the socket closed (process-wide)',
+    reclaimedWriteCallbackCount,
+  );
+  // Counters read at scrape time from storage (a prom-client Counter cannot be set).
+  new Counter({
+    name: 'media_file_reads_total',
+    help: 'File reads by where they ran: event loop (sync), thread pool (async), and loop reads that were slow',
+    labelNames: ['mode'] as const,
+    registers: [registry],
+    collect() {
+      const counts = storage.readCounts();
+      this.reset();
+      this.inc({ mode: 'sync' }, counts.sync);
+      this.inc({ mode: 'async' }, counts.async);
+      this.inc({ mode: 'slow-sync' }, counts.slowSync);
+    },
+  });
   return {
     registry,
     activeStreams: new Gauge({ name: 'media_active_streams', help: 'Media responses being sent', registers: [registry] }),
@@ -76,6 +98,18 @@ export function createMetrics(pool: BufferPool, storage: Storage): ServerMetrics
       registers: [registry],
     }),
     sessions: new Gauge({ name: 'media_http2_sessions', help: 'Open HTTP/2 connections', registers: [registry] }),
+    floodPenalties: new Counter({
+      name: 'media_flood_penalties_total',
+      help: 'Connections ended as floods or refused (too many per client, client penalised), by reason',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    uploads: new Counter({
+      name: 'media_uploads_total',
+      help: 'PUT and DELETE on /media/ by operation and outcome (created, replaced, deleted, or why not)',
+      labelNames: ['operation', 'outcome'] as const,
+      registers: [registry],
+    }),
   };
 }
 

@@ -3,7 +3,7 @@
 
 import http2 from 'node:http2';
 import type { Http2SecureServer, Http2Server, ServerHttp2Session } from 'node:http2';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { createApp } from './app.ts';
 import type { Config } from './config.ts';
 import { createLogger } from './log.ts';
@@ -14,8 +14,12 @@ import { BufferPool } from './streaming/buffer-pool.ts';
 import type { CancelPolicy } from './streaming/response-sink.ts';
 import type { ReleasePolicy } from './streaming/send-body.ts';
 import { SessionGuard } from './http2/session-guard.ts';
-import { closeSessionGracefully } from './http2/session-drain.ts';
+import { createFloodDefence, HTTP2_FLOOD_LIMITS } from './http2/flood-guard.ts';
 import { installMediaFastPath } from './http2/media-stream.ts';
+import { ConnectionActivity } from './lifecycle/connection-activity.ts';
+import { ConnectionTimeouts } from './lifecycle/timeouts.ts';
+import { Drain } from './lifecycle/drain.ts';
+import type { DrainReport } from './lifecycle/drain.ts';
 import { loadTlsMaterial } from './tls/certificates.ts';
 import { FsStorage } from '../storage/fs-storage.ts';
 import type { Storage } from '../storage/storage.ts';
@@ -31,6 +35,10 @@ export interface TestOverrides {
   readonly poisonOnRelease?: boolean;
   readonly disableSessionGuard?: boolean;
   readonly logDestination?: NodeJS.WritableStream;
+  /** Every media request waits this long before its response head (a slow handler). */
+  readonly handlerDelayMs?: number;
+  /** Negative control: abandoned stalled streams release their slabs on Node's early callbacks. */
+  readonly releaseAbandonedEarly?: boolean;
 }
 
 export interface RunningServer {
@@ -44,8 +52,17 @@ export interface RunningServer {
   readonly tlsCert: string;
   /** HTTP/2 media streams bypass Koa on every listener (http2/media-stream.ts). */
   readonly isMediaFastPath: boolean;
-  /** Closes sessions gracefully, then destroys what is still open after `graceMs`. */
-  close(graceMs?: number): Promise<void>;
+  /** True from the start of a drain: /healthz answers 503. */
+  readonly isDraining: boolean;
+  /**
+   * Graceful shutdown (lifecycle/drain.ts): stop accepting, two-step GOAWAY, Connection: close;
+   * at `deadlineMs` (default DRAIN_TIMEOUT_MS) cancel what is left. Resolves when every
+   * connection has closed; called again, it returns the same drain. `context` goes into the
+   * drain's first log line (main.ts: the signal).
+   */
+  drain(deadlineMs?: number, context?: Record<string, unknown>): Promise<DrainReport>;
+  /** drain(deadlineMs), then the pool and storage are closed. */
+  close(deadlineMs?: number): Promise<void>;
 }
 
 export async function startServer(config: Config, overrides: TestOverrides = {}): Promise<RunningServer> {
@@ -62,6 +79,9 @@ export async function startServer(config: Config, overrides: TestOverrides = {})
   });
   const metrics = createMetrics(pool, storage);
   const guards = new WeakMap<ServerHttp2Session, SessionGuard>();
+  const activity = new ConnectionActivity();
+  const timeouts = new ConnectionTimeouts(config, { activity, registry: metrics.registry, log, isQuarantineOff: overrides.releaseAbandonedEarly });
+  const drain = new Drain(activity, log);
   const appDeps = {
     log,
     storage,
@@ -77,6 +97,10 @@ export async function startServer(config: Config, overrides: TestOverrides = {})
     maxRangeParts: config.rangeMaxParts,
     cacheControl: config.cacheControl,
     guardOf: (session: ServerHttp2Session) => guards.get(session),
+    uploads: { token: config.uploadToken, maxBytes: config.uploadMaxBytes },
+    isDraining: () => drain.isDraining,
+    stalledWrites: timeouts.stalledWrites,
+    handlerDelayMs: overrides.handlerDelayMs,
   };
   const app = createApp(appDeps);
   let isFastPathEverywhere = true;
@@ -87,11 +111,21 @@ export async function startServer(config: Config, overrides: TestOverrides = {})
   };
 
   const sessionOptions = {
-    settings: { maxConcurrentStreams: config.maxConcurrentStreams },
+    settings: { maxConcurrentStreams: config.maxConcurrentStreams, maxHeaderListSize: config.maxHeaderListBytes },
     maxSessionMemory: config.sessionMemoryMiB,
     streamResetBurst: config.streamResetBurst,
     streamResetRate: config.streamResetRatePerSec,
+    ...HTTP2_FLOOD_LIMITS,
   };
+  // Per-client connection limits and flood guards (Rapid Reset, MadeYouReset, nghttp2's own).
+  const floodDefence = createFloodDefence({
+    earlyResetBurst: config.earlyResetBurst,
+    earlyResetRatePerSec: config.earlyResetRatePerSec,
+    maxConnectionsPerClient: config.maxConnectionsPerClient,
+    clientPenaltyMs: config.clientPenaltyMs,
+    metrics,
+    log,
+  });
   const watchSession = (session: ServerHttp2Session): void => {
     metrics.sessions.inc();
     session.once('close', () => metrics.sessions.dec());
@@ -104,29 +138,36 @@ export async function startServer(config: Config, overrides: TestOverrides = {})
         leakRotateBytes: config.sessionLeakRotateBytes,
         resetBurst: config.streamResetBurst,
         resetRatePerSec: config.streamResetRatePerSec,
+        lifetime: { maxAgeMs: config.sessionMaxAgeMs, maxStreams: config.sessionMaxStreams },
         onRotate: (s, reason) => {
+          if (!drain.closeSession(s)) return; // already closing (a drain, the client's GOAWAY)
           metrics.sessionRotations.inc({ reason });
           log.info({ reason }, 'rotating http2 connection gracefully (GOAWAY NO_ERROR)');
-          closeSessionGracefully(s);
         },
       }),
     );
   };
 
   const tls = await loadTlsMaterial({ certPath: config.tlsCertPath, keyPath: config.tlsKeyPath, dataDir: config.dataDir }, log);
-  const secure = http2.createSecureServer({ ...sessionOptions, allowHTTP1: true, key: tls.key, cert: tls.cert }, app.callback());
+  const secure = http2.createSecureServer({ ...sessionOptions, allowHTTP1: true, key: tls.key, cert: tls.cert, handshakeTimeout: config.headerTimeoutMs }, app.callback());
+  // Activity first: its per-stream listener then runs before the guard's, so a rotation decided
+  // on a session's 'stream' event already counts that stream as open.
+  activity.track(secure, true);
+  timeouts.track(secure, true);
+  drain.track(secure);
   secure.on('session', watchSession);
+  floodDefence.watch(secure);
   useFastPath(secure);
-  const secureConnections = trackConnections(secure);
   const port = await listen(secure, config.port, config.host);
-  let h2c: Http2Server | undefined;
   let h2cPort: number | undefined;
-  let h2cConnections: ReturnType<typeof trackConnections> | undefined;
   if (config.h2cPort !== undefined) {
-    h2c = http2.createServer(sessionOptions, app.callback());
+    const h2c = http2.createServer(sessionOptions, app.callback());
+    activity.track(h2c, false);
+    timeouts.track(h2c, false);
+    drain.track(h2c);
     h2c.on('session', watchSession);
+    floodDefence.watch(h2c);
     useFastPath(h2c);
-    h2cConnections = trackConnections(h2c);
     h2cPort = await listen(h2c, config.h2cPort, config.host);
   }
   log.info({ url: `https://${hostForUrl(config.host)}:${port}/`, h2cPort, mediaRoot: config.mediaRoot }, 'listening');
@@ -141,11 +182,12 @@ export async function startServer(config: Config, overrides: TestOverrides = {})
     log,
     tlsCert: tls.cert,
     isMediaFastPath: isFastPathEverywhere,
-    async close(graceMs = 2000) {
-      await Promise.all([
-        closeServer(secure, secureConnections, graceMs),
-        h2c && h2cConnections ? closeServer(h2c, h2cConnections, graceMs) : undefined,
-      ]);
+    get isDraining() {
+      return drain.isDraining;
+    },
+    drain: (deadlineMs = config.drainTimeoutMs, context = {}) => drain.start(deadlineMs, context),
+    async close(deadlineMs = config.drainTimeoutMs) {
+      await drain.start(deadlineMs);
       pool.close();
       await storage.close();
     },
@@ -160,40 +202,6 @@ function listen(server: Http2SecureServer | Http2Server, port: number, host: str
       resolve((server.address() as AddressInfo).port);
     });
   });
-}
-
-/**
- * Stops listening, closes HTTP/2 sessions gracefully and, after a short grace period, every
- * socket still open. Signal-driven draining with deadlines belongs to the lifecycle issue.
- */
-function closeServer(
-  server: Http2SecureServer | Http2Server,
-  connections: { sockets: Set<Socket>; sessions: Set<ServerHttp2Session> },
-  graceMs: number,
-): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    for (const session of connections.sessions) session.close();
-    const deadline = setTimeout(() => {
-      for (const socket of connections.sockets) socket.destroy();
-    }, graceMs);
-    deadline.unref();
-  });
-}
-
-/** Every socket and HTTP/2 session of a server, so close() can reach them. */
-function trackConnections(server: Http2SecureServer | Http2Server): { sockets: Set<Socket>; sessions: Set<ServerHttp2Session> } {
-  const sockets = new Set<Socket>();
-  const sessions = new Set<ServerHttp2Session>();
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  server.on('session', (session: ServerHttp2Session) => {
-    sessions.add(session);
-    session.once('close', () => sessions.delete(session));
-  });
-  return { sockets, sessions };
 }
 
 function hostForUrl(host: string): string {

@@ -11,13 +11,17 @@
 // file costs one pread per chunk instead of realpath + stat + open + fstat + close around it
 // (measured: those were a third of the server's CPU on 64 KiB ranges). A cached entry always
 // pairs a descriptor with its own stat, so bytes and validators never mix; a file replaced
-// outside the server is seen at the latest `cacheValidMs` later.
+// outside the server is seen at the latest `cacheValidMs` later, one replaced or removed
+// through replace()/remove() (written by fs-write.ts) at once: they drop the cache.
 
 import { constants, promises as fsp, close as closeFd, fstat, open as openFd, read as readFd, readSync } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
 import path from 'node:path';
+import { AUTO_READ_DEFAULTS, ReadPolicy } from './read-policy.ts';
+import type { ReadCounts, ReadMode, ReadPolicyOptions, WarmBlocks } from './read-policy.ts';
+import { removeFile, replaceFile } from './fs-write.ts';
 import { StorageError } from './storage.ts';
-import type { FileInfo, MediaFile, Storage } from './storage.ts';
+import type { FileInfo, MediaFile, ReplaceOptions, ReplaceResult, Storage } from './storage.ts';
 
 interface SharedDescriptor {
   readonly key: string;
@@ -26,6 +30,8 @@ interface SharedDescriptor {
   users: number;
   /** Cache entries (paths) that keep this descriptor open. */
   cachedBy: number;
+  /** Which blocks were read lately (READ_MODE=auto), see read-policy.ts. */
+  readonly warm: WarmBlocks | undefined;
 }
 
 interface CacheEntry {
@@ -40,24 +46,33 @@ export interface FsStorageOptions {
   /**
    * 'async' reads on libuv's pool (never blocks the event loop); 'sync' reads on the event
    * loop, as nginx does by default: about 15-25% more small ranges per second when the
-   * library is in page cache, but a read that waits for a disk stalls every stream.
+   * library is in page cache, but a read that waits for a disk stalls every stream; 'auto'
+   * reads on the loop only blocks read lately (read-policy.ts). Default 'auto'.
    */
-  readonly readMode?: 'async' | 'sync';
+  readonly readMode?: ReadMode;
+  /** Overrides of the 'auto' policy's thresholds and clock (tests). */
+  readonly autoRead?: Partial<Omit<ReadPolicyOptions, 'mode'>>;
 }
 
-const DEFAULT_OPTIONS: FsStorageOptions = { cacheValidMs: 1000, cacheMaxFiles: 1000, readMode: 'async' };
+const DEFAULT_OPTIONS: FsStorageOptions = { cacheValidMs: 1000, cacheMaxFiles: 1000, readMode: 'auto' };
 
 export class FsStorage implements Storage {
   readonly root: string;
   readonly #options: FsStorageOptions;
+  readonly #reads: ReadPolicy;
   readonly #descriptors = new Map<string, SharedDescriptor>();
   /** Relative path -> entry, least recently used first. */
   readonly #cache = new Map<string, CacheEntry>();
   #sweeper: NodeJS.Timeout | undefined;
+  /** Uploads being written (each holds a descriptor of its own): counted in openCounts().files. */
+  #writing = 0;
+  /** Bumped by every replace and remove: an open() that overlapped one does not cache. */
+  #generation = 0;
 
   private constructor(realRoot: string, options: FsStorageOptions) {
     this.root = realRoot;
     this.#options = options;
+    this.#reads = new ReadPolicy({ mode: options.readMode ?? 'auto', ...AUTO_READ_DEFAULTS, ...options.autoRead });
   }
 
   static async create(root: string, options: FsStorageOptions = DEFAULT_OPTIONS): Promise<FsStorage> {
@@ -87,6 +102,7 @@ export class FsStorage implements Storage {
       cached.shared.users++;
       return this.#handle(cached.shared);
     }
+    const generation = this.#generation;
     let shared: SharedDescriptor;
     try {
       const real = await this.#resolve(relPath);
@@ -98,8 +114,33 @@ export class FsStorage implements Storage {
       throw err;
     }
     shared.users++;
-    this.#remember(relPath, shared);
+    // A replace or remove since the stat may have made this descriptor stale for the path:
+    // this request reads it consistently, but later ones must not get it from the cache.
+    if (generation === this.#generation) this.#remember(relPath, shared);
     return this.#handle(shared);
+  }
+
+  async replace(relPath: string, body: AsyncIterable<Buffer>, options: ReplaceOptions): Promise<ReplaceResult> {
+    this.#writing++;
+    try {
+      const { stats, created } = await replaceFile(this.root, relPath, body, options);
+      return { info: toInfo(relPath, stats), created };
+    } catch (err) {
+      throw isSystemError(err) ? mapIoError(err, relPath) : err; // the body's own errors as they are
+    } finally {
+      this.#writing--;
+      this.#afterWrite();
+    }
+  }
+
+  async remove(relPath: string): Promise<void> {
+    try {
+      await removeFile(this.root, relPath);
+    } catch (err) {
+      throw isSystemError(err) ? mapIoError(err, relPath) : err;
+    } finally {
+      this.#afterWrite();
+    }
   }
 
   async list(): Promise<FileInfo[]> {
@@ -129,7 +170,11 @@ export class FsStorage implements Storage {
   openCounts(): { files: number; users: number; cached: number } {
     let users = 0;
     for (const d of this.#descriptors.values()) users += d.users;
-    return { files: this.#descriptors.size, users, cached: this.#cache.size };
+    return { files: this.#descriptors.size + this.#writing, users, cached: this.#cache.size };
+  }
+
+  readCounts(): ReadCounts {
+    return this.#reads.counts();
   }
 
   dropCache(): void {
@@ -140,6 +185,15 @@ export class FsStorage implements Storage {
     clearInterval(this.#sweeper);
     this.#sweeper = undefined;
     // Descriptors still in use are closed by their last user; nothing is cut off here.
+    this.dropCache();
+  }
+
+  /**
+   * This instance serves a replaced or removed file's successor at once: the whole cache goes,
+   * since the file may also be cached under the name of a symlink to it.
+   */
+  #afterWrite(): void {
+    this.#generation++;
     this.dropCache();
   }
 
@@ -220,29 +274,35 @@ export class FsStorage implements Storage {
       closeFd(fd, () => {});
       return raced;
     }
-    const shared: SharedDescriptor = { key, fd, info: toInfo(relPath, stats), users: 0, cachedBy: 0 };
+    const info = toInfo(relPath, stats);
+    const shared: SharedDescriptor = { key, fd, info, users: 0, cachedBy: 0, warm: this.#reads.blocksFor(info.size) };
     this.#descriptors.set(key, shared);
     return shared;
   }
 
   #handle(shared: SharedDescriptor): MediaFile {
     let isClosed = false;
-    const isSync = this.#options.readMode === 'sync';
+    const reads = this.#reads;
     return {
       info: shared.info,
       read: (target, length, position) =>
         new Promise<number>((resolve, reject) => {
           if (isClosed) return reject(new StorageError('IO', 'read after close'));
-          if (isSync) {
+          if (reads.isSync(shared.warm, position, length)) {
+            const startedAt = reads.now();
             try {
-              return resolve(readSync(shared.fd, target, 0, length, position));
+              const bytesRead = readSync(shared.fd, target, 0, length, position);
+              reads.syncDone(shared.warm, position, bytesRead, reads.now() - startedAt);
+              return resolve(bytesRead);
             } catch (err) {
               return reject(mapIoError(err, shared.info.path));
             }
           }
-          readFd(shared.fd, target, 0, length, position, (err, bytesRead) =>
-            err ? reject(mapIoError(err, shared.info.path)) : resolve(bytesRead),
-          );
+          readFd(shared.fd, target, 0, length, position, (err, bytesRead) => {
+            if (err) return reject(mapIoError(err, shared.info.path));
+            reads.asyncDone(shared.warm, position, bytesRead);
+            resolve(bytesRead);
+          });
         }),
       close: () => {
         if (isClosed) throw new Error(`media file ${shared.info.path} closed twice`);
@@ -267,6 +327,11 @@ function toInfo(relPath: string, stats: BigIntStats): FileInfo {
   };
 }
 
+/** An error from a system call (it has a syscall), as opposed to a body's or our own. */
+function isSystemError(err: unknown): err is NodeJS.ErrnoException {
+  return err instanceof Error && typeof (err as NodeJS.ErrnoException).syscall === 'string';
+}
+
 async function wrapIo<T>(fn: () => Promise<T>, relPath: string): Promise<T> {
   try {
     return await fn();
@@ -288,6 +353,11 @@ function mapIoError(err: unknown, relPath: string): StorageError {
     case 'EACCES':
     case 'EPERM':
       return new StorageError('NOT_PERMITTED', `${relPath}: permission denied`, { cause: err });
+    case 'EROFS':
+      return new StorageError('NOT_PERMITTED', `${relPath}: read-only filesystem`, { cause: err });
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return new StorageError('NO_SPACE', `${relPath}: no space left`, { cause: err });
     case 'EMFILE':
     case 'ENFILE':
       return new StorageError('TOO_MANY_OPEN_FILES', 'too many open files', { cause: err });

@@ -8,6 +8,12 @@ export type HttpErrorCode =
   | 'FORBIDDEN_PATH'
   | 'NOT_FOUND'
   | 'METHOD_NOT_ALLOWED'
+  | 'UNAUTHORIZED'
+  | 'UPLOADS_DISABLED'
+  | 'TOO_LARGE'
+  | 'BAD_BODY'
+  | 'CONFLICT'
+  | 'NO_SPACE'
   | 'OVERLOADED'
   | 'INTERNAL';
 
@@ -34,6 +40,14 @@ export function toHttpError(err: unknown): HttpError {
         return new HttpError(403, 'FORBIDDEN_PATH', 'path leads outside the media root');
       case 'NOT_PERMITTED':
         return new HttpError(403, 'FORBIDDEN_PATH', 'access denied');
+      case 'TOO_LARGE':
+        return new HttpError(413, 'TOO_LARGE', err.message);
+      case 'LENGTH_MISMATCH':
+        return new HttpError(400, 'BAD_BODY', err.message);
+      case 'CONFLICT':
+        return new HttpError(409, 'CONFLICT', err.message);
+      case 'NO_SPACE':
+        return new HttpError(507, 'NO_SPACE', 'no space left for the upload');
       case 'TOO_MANY_OPEN_FILES':
         return new HttpError(503, 'OVERLOADED', 'server is out of file descriptors', { 'retry-after': '1' });
       case 'IO':

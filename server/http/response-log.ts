@@ -1,9 +1,11 @@
 // One log line and the metrics for every finished response, whichever path served it.
 // A client cancel is routine (debug); a completed media response is info; a 5xx is an error.
+// Uploads have their own line and counter (logUploadResponse).
 
 import { recordOutcome } from '../metrics.ts';
 import type { ServerMetrics } from '../metrics.ts';
 import type { MediaOutcome } from '../routes/media.ts';
+import type { UploadOutcome } from '../routes/upload.ts';
 import type { Logger } from '../log.ts';
 
 export interface ResponseLine {
@@ -24,6 +26,26 @@ export function logMediaResponse(log: Logger, metrics: ServerMetrics, line: Resp
   if (outcome === 'error') log.error({ ...fields, err: error?.message }, 'media response failed mid-body');
   else if (outcome === 'complete') log.info(fields, 'media response');
   else log.debug(fields, 'media response cancelled');
+}
+
+/**
+ * One line per PUT or DELETE on /media/. A body cut off (reset, closed, short or long) and a
+ * wrong token are warnings without a stack: the client's doing, yet worth seeing.
+ */
+export function logUploadResponse(log: Logger, metrics: ServerMetrics, line: ResponseLine, upload: UploadOutcome): void {
+  metrics.uploads.inc({ operation: upload.operation, outcome: upload.result });
+  const fields = {
+    ...base(line),
+    status: upload.status,
+    ended: upload.result,
+    bytes: upload.bytes,
+    declared: upload.declaredBytes,
+    reason: upload.reason,
+  };
+  if (upload.result === 'failed') log.error(fields, 'upload failed');
+  else if (upload.result === 'incomplete') log.warn(fields, 'upload body not whole (cut off, reset, or not its Content-Length): nothing kept');
+  else if (upload.result === 'unauthorized') log.warn(fields, 'upload refused: bad or missing bearer token');
+  else log.info(fields, upload.operation === 'put' ? 'upload' : 'delete');
 }
 
 /** Responses that are not a media body: API routes, and media requests refused before the head. */

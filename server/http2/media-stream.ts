@@ -4,8 +4,12 @@
 // route and HTTP/1.1, and media on both paths runs the same serveMediaRequest.
 //
 // Node wires an HTTP/2 server's 'request' handler through one 'stream' listener of its own
-// (the compat bridge). We take that listener out and put a dispatcher in its place: media
-// streams are served here, every other stream is handed to the bridge unchanged.
+// (the compat bridge). We take that listener out and put a dispatcher in its place: GET and
+// HEAD of media are served here, every other stream is handed to the bridge unchanged. So
+// uploads (PUT, DELETE: routes/upload.ts) and refusals of other methods run in Koa on every
+// transport: one body-handling path for HTTP/1.1 and HTTP/2, where a disk-bound upload does
+// not miss the compat layer's CPU. The fast path never reads a request body: Node answers,
+// then resets such a stream with NO_ERROR (RFC 9113 8.1), as the uploads tests check.
 
 import type { Http2SecureServer, Http2Server, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { errorAnswer, toHttpError } from '../http/http-error.ts';
@@ -30,7 +34,9 @@ export function installMediaFastPath(server: Http2SecureServer | Http2Server, de
   server.removeListener('stream', compatBridge);
   server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, ...rest: unknown[]) => {
     const path = headers[':path'];
-    if (typeof path === 'string' && path.startsWith(MEDIA_PREFIX)) serveMediaStream(stream, headers, path, deps);
+    const method = headers[':method'];
+    const isRead = method === 'GET' || method === 'HEAD';
+    if (isRead && typeof path === 'string' && path.startsWith(MEDIA_PREFIX)) serveMediaStream(stream, headers, path, deps);
     else compatBridge.call(server, stream, headers, ...rest);
   });
   return true;

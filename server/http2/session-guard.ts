@@ -12,16 +12,22 @@
 //   per second, whole seconds) for every RST_STREAM it receives and sends
 //   GOAWAY(INTERNAL_ERROR) when it is empty. We mirror the bucket and rotate when a quarter is
 //   left. Once any GOAWAY is submitted nghttp2 stops counting, so rotation also disarms it.
+// Healthy sessions are rotated too, after a maximum age or number of streams
+// (http2/session-lifetime.ts).
 
 import { constants as h2 } from 'node:http2';
 import type { ServerHttp2Session } from 'node:http2';
+import { lifetimeRotation } from './session-lifetime.ts';
+import type { LifetimeLimits, LifetimeReason } from './session-lifetime.ts';
 
-export type RotationReason = 'session-memory' | 'reset-budget';
+export type RotationReason = 'session-memory' | 'reset-budget' | 'stalled-writes' | LifetimeReason;
 
 export interface SessionGuardOptions {
   readonly leakRotateBytes: number;
   readonly resetBurst: number;
   readonly resetRatePerSec: number;
+  /** Rotate after this age or this many streams; absent or 0: never. */
+  readonly lifetime?: LifetimeLimits;
   readonly onRotate: (session: ServerHttp2Session, reason: RotationReason) => void;
   readonly now?: () => number;
 }
@@ -33,13 +39,26 @@ export class SessionGuard {
   #resetTokens: number;
   #refilledAtSec: number;
   #rotated = false;
+  #streamsOpened = 0;
+  readonly #openedAt: number;
 
   constructor(session: ServerHttp2Session, options: SessionGuardOptions) {
     this.#session = session;
     this.#options = options;
     this.#resetTokens = options.resetBurst;
     this.#refilledAtSec = this.#nowSec();
+    this.#openedAt = this.#now();
+    const maxAgeMs = options.lifetime?.maxAgeMs ?? 0;
+    if (maxAgeMs > 0) {
+      // The timer is the age check: it can fire a millisecond before Date.now() says the age is
+      // reached, and a check that then found the session too young would never rotate it.
+      const timer = setTimeout(() => this.#rotate('max-age'), maxAgeMs);
+      timer.unref();
+      session.once('close', () => clearTimeout(timer));
+    }
     session.on('stream', (stream) => {
+      this.#streamsOpened++;
+      this.#checkLifetime();
       stream.once('close', () => {
         // Our own close(CANCEL) is counted too: an overestimate only rotates a little early.
         if (stream.rstCode !== undefined && stream.rstCode !== h2.NGHTTP2_NO_ERROR) this.#spendResetToken();
@@ -65,6 +84,15 @@ export class SessionGuard {
     if (this.#leakedBytes >= this.#options.leakRotateBytes) this.#rotate('session-memory');
   }
 
+  /**
+   * A stalled stream was abandoned with this many bytes unflushed (lifecycle/stalled-writes.ts):
+   * they are held in quarantine, and like a reset stream's they count toward the leak budget.
+   */
+  noteQuarantined(unflushedBytes: number): void {
+    this.#leakedBytes += unflushedBytes;
+    if (this.#leakedBytes >= this.#options.leakRotateBytes) this.#rotate('stalled-writes');
+  }
+
   #spendResetToken(): void {
     const nowSec = this.#nowSec();
     if (nowSec > this.#refilledAtSec) {
@@ -76,13 +104,23 @@ export class SessionGuard {
     if (this.#resetTokens <= this.#options.resetBurst / 4) this.#rotate('reset-budget');
   }
 
+  #checkLifetime(): void {
+    if (this.#rotated || !this.#options.lifetime) return;
+    const reason = lifetimeRotation(this.#options.lifetime, this.#now() - this.#openedAt, this.#streamsOpened);
+    if (reason) this.#rotate(reason);
+  }
+
   #rotate(reason: RotationReason): void {
     if (this.#rotated) return;
     this.#rotated = true;
     this.#options.onRotate(this.#session, reason);
   }
 
+  #now(): number {
+    return (this.#options.now ?? Date.now)();
+  }
+
   #nowSec(): number {
-    return Math.floor((this.#options.now ?? Date.now)() / 1000);
+    return Math.floor(this.#now() / 1000);
   }
 }

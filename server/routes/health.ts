@@ -4,10 +4,16 @@ import type { Context } from 'koa';
 import type { BufferPool } from '../streaming/buffer-pool.ts';
 import type { ServerMetrics } from '../metrics.ts';
 
-export function healthRoute(pool: BufferPool) {
+/** 503 {"status":"draining"} once a drain has started, so a load balancer stops sending. */
+export function healthRoute(pool: BufferPool, isDraining: () => boolean = () => false) {
   return function health(ctx: Context): void {
-    const stats = pool.stats();
     ctx.set('cache-control', 'no-store');
+    if (isDraining()) {
+      ctx.status = 503;
+      ctx.body = { status: 'draining' };
+      return;
+    }
+    const stats = pool.stats();
     ctx.body = { status: 'ok', pool: { inUse: stats.inUse, capacity: stats.capacitySlabs, waiting: stats.waiting } };
   };
 }

@@ -14,12 +14,43 @@
 //   reported as a refusal instead (test/unit/response-sink.test.ts).
 // The sink also counts bytes written but not yet flushed; when a peer resets an HTTP/2 stream,
 // that count is what Node's session memory accounting leaks (see session-guard.ts).
+//
+// Stalled writes (lifecycle/stalled-writes.ts): from its first write a sink is watched; a sink
+// whose writes made no progress for STALLED_WRITE_TIMEOUT_MS is cancelled, and if that cancel
+// has not closed the stream shortly after, abandoned. Abandoning an HTTP/2 stream means
+// destroy(), and then Node calls back writes whose bytes may still sit in the session's
+// pending socket write (h2c, a chunk split by flow control: bench/experiments/
+// stuck-connection.ts put 3.7 MB of "released" bytes on the wire). So an abandoned stream's
+// chunks are quarantined: their callbacks no longer reach onFlushed until the quarantine says
+// no socket write can reference them any more (a PING acknowledged, or the socket closed).
 
 import { constants as h2 } from 'node:http2';
-import type { OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import type { Http2Session, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { ServerResponse } from 'node:http';
 
 export type CancelPolicy = 'close' | 'destroy';
+
+/** What the stalled-write watch (lifecycle/stalled-writes.ts) sees of a sink with writes out. */
+export interface WatchedWrites {
+  readonly unflushedBytes: number;
+  /** Writes called back so far: unchanged while bytes are unflushed means no progress. */
+  readonly flushedWrites: number;
+  /** Step 1: cancel() (RST_STREAM(CANCEL) after in-flight writes, or closing the socket). */
+  cancel(): void;
+  /** Step 2, when step 1 did not close the stream: destroy it, its unflushed chunks quarantined. */
+  abandon(): void;
+}
+
+export interface WriteWatch {
+  /** Watches a sink from its first write; the returned function ends the watch (sink closed). */
+  watch(writes: WatchedWrites): () => void;
+}
+
+/**
+ * Takes an abandoned stream's quarantined bytes; calls `release` once no socket write can
+ * reference them any more (at the latest when the connection's socket has closed).
+ */
+export type QuarantineHook = (unflushedBytes: number, release: () => void) => void;
 
 export interface ResponseSink {
   readonly protocol: 'h2' | 'http/1.1';
@@ -49,16 +80,82 @@ export interface Http2SinkHooks {
   /** Called once when the peer reset the stream, with the bytes that were still unflushed. */
   onPeerReset?(unflushedBytes: number): void;
   cancelPolicy?: CancelPolicy;
+  writeWatch?: WriteWatch | undefined;
+  /** Without it, an abandoned stream's chunks are released when its session has closed. */
+  quarantine?: QuarantineHook | undefined;
+  /** Negative control only: release an abandoned stream's chunks on Node's early callbacks. */
+  isQuarantineOff?: boolean | undefined;
+}
+
+export interface Http1SinkHooks {
+  writeWatch?: WriteWatch | undefined;
+}
+
+/**
+ * Streams this server reset itself (a cancel, an abandon). A server cancel can happen in the
+ * same event-loop turn as the stream's HEADERS when reads are synchronous, so the flood guard
+ * (http2/flood-guard.ts) must not take it for a client's early reset.
+ */
+const serverCancelled = new WeakSet<ServerHttp2Stream>();
+
+export function isCancelledByServer(stream: ServerHttp2Stream): boolean {
+  return serverCancelled.has(stream);
+}
+
+/** Write callbacks Node never called, settled when their connection's socket closed. */
+let reclaimedWriteCallbacks = 0;
+
+export function reclaimedWriteCallbackCount(): number {
+  return reclaimedWriteCallbacks;
+}
+
+/** Per HTTP/2 session: the write callbacks still owed, settled at the socket's 'close'. */
+const owedBySession = new WeakMap<Http2Session, Set<() => void>>();
+
+/**
+ * A safety net under the write contract. In rare runs of a Rapid Reset flood over h2c (HEADERS
+ * and RST_STREAM in one socket read, the stream answered in between), a few write callbacks
+ * never came, even after the connection closed, and their slabs stayed leased for good. Once
+ * the socket has closed (libuv has cancelled its pending writes; TLS copied the bytes into
+ * records long before), nothing can read those chunks any more, so their callbacks are
+ * settled then: late, never early.
+ */
+function owedCallbacksOf(session: Http2Session): Set<() => void> | undefined {
+  let owed = owedBySession.get(session);
+  if (owed) return owed;
+  let socket: Http2Session['socket'];
+  try {
+    socket = session.socket; // Node's proxy: once() reaches the real socket
+    if (socket.destroyed) return undefined;
+  } catch {
+    return undefined; // ERR_HTTP2_SOCKET_UNBOUND: the session has let go of its socket
+  }
+  const settled = new Set<() => void>();
+  owedBySession.set(session, settled);
+  socket.once('close', () => {
+    for (const settle of [...settled]) {
+      reclaimedWriteCallbacks++;
+      settle();
+    }
+  });
+  return settled;
 }
 
 export function createHttp2Sink(stream: ServerHttp2Stream, hooks: Http2SinkHooks = {}): ResponseSink {
   let unflushed = 0;
+  let flushedWrites = 0;
   let cancelledLocally = false;
+  let unwatch: (() => void) | undefined;
+  /** Set when the stream is abandoned: callbacks park their onFlushed here until release. */
+  let quarantined: (() => void)[] | undefined;
+  // stream.session is gone once the stream is destroyed; the quarantine fallback needs it.
+  const session = stream.session;
   const closed = new Promise<void>((resolve) => {
     const onClose = (): void => {
       if (!cancelledLocally && stream.rstCode !== undefined && stream.rstCode !== h2.NGHTTP2_NO_ERROR) {
         hooks.onPeerReset?.(unflushed);
       }
+      unwatch?.();
       resolve();
     };
     if (stream.closed || stream.destroyed) queueMicrotask(onClose);
@@ -69,6 +166,43 @@ export function createHttp2Sink(stream: ServerHttp2Stream, hooks: Http2SinkHooks
   stream.on('error', () => {});
   const isGone = (): boolean => stream.destroyed || stream.closed;
   const isOpen = (): boolean => !isGone() && !stream.writableEnded;
+  const cancel = (): void => {
+    if (stream.closed || stream.destroyed) return;
+    cancelledLocally = true;
+    serverCancelled.add(stream);
+    // close(code) sends RST_STREAM only after in-flight writes finished; destroy() does not
+    // wait and, on h2c, lets the socket read slabs that were already given back.
+    if ((hooks.cancelPolicy ?? 'close') === 'destroy') stream.destroy();
+    else stream.close(h2.NGHTTP2_CANCEL);
+  };
+  // Made at the first write, so a response without a body (HEAD, 304) costs nothing here.
+  const watchedWrites = (): WatchedWrites => ({
+    get unflushedBytes() {
+      return unflushed;
+    },
+    get flushedWrites() {
+      return flushedWrites;
+    },
+    cancel,
+    abandon() {
+      if (stream.destroyed) return;
+      cancelledLocally = true;
+      serverCancelled.add(stream);
+      if (unflushed > 0 && !hooks.isQuarantineOff && !quarantined) {
+        const held: (() => void)[] = [];
+        quarantined = held;
+        const release = (): void => {
+          if (quarantined !== held) return;
+          quarantined = undefined;
+          for (const onFlushed of held.splice(0)) onFlushed();
+        };
+        if (hooks.quarantine) hooks.quarantine(unflushed, release);
+        else if (!session || session.destroyed) release();
+        else session.once('close', release);
+      }
+      stream.destroy();
+    },
+  });
   return {
     protocol: 'h2',
     isOpen,
@@ -78,24 +212,27 @@ export function createHttp2Sink(stream: ServerHttp2Stream, hooks: Http2SinkHooks
     },
     write(chunk, onFlushed) {
       if (!isOpen()) return false;
+      if (hooks.writeWatch && !unwatch) unwatch = hooks.writeWatch.watch(watchedWrites());
       unflushed += chunk.length;
-      stream.write(chunk, () => {
+      const owed = session ? owedCallbacksOf(session) : undefined;
+      let isSettled = false;
+      const settle = (): void => {
+        if (isSettled) return;
+        isSettled = true;
+        owed?.delete(settle);
         unflushed -= chunk.length;
-        onFlushed();
-      });
+        flushedWrites++;
+        if (quarantined) quarantined.push(onFlushed);
+        else onFlushed();
+      };
+      owed?.add(settle);
+      stream.write(chunk, settle);
       return true;
     },
     end() {
       if (isOpen()) stream.end();
     },
-    cancel() {
-      if (stream.closed || stream.destroyed) return;
-      cancelledLocally = true;
-      // close(code) sends RST_STREAM only after in-flight writes finished; destroy() does not
-      // wait and, on h2c, lets the socket read slabs that were already given back.
-      if ((hooks.cancelPolicy ?? 'close') === 'destroy') stream.destroy();
-      else stream.close(h2.NGHTTP2_CANCEL);
-    },
+    cancel,
     ready: Promise.resolve(),
     closed,
     get unflushedBytes() {
@@ -105,12 +242,18 @@ export function createHttp2Sink(stream: ServerHttp2Stream, hooks: Http2SinkHooks
   };
 }
 
-export function createHttp1Sink(res: ServerResponse): ResponseSink {
+export function createHttp1Sink(res: ServerResponse, hooks: Http1SinkHooks = {}): ResponseSink {
   let unflushed = 0;
+  let flushedWrites = 0;
   let cancelledLocally = false;
+  let unwatch: (() => void) | undefined;
   const closed = new Promise<void>((resolve) => {
-    if (res.closed) queueMicrotask(resolve);
-    else res.once('close', () => resolve());
+    const onClose = (): void => {
+      unwatch?.();
+      resolve();
+    };
+    if (res.closed) queueMicrotask(onClose);
+    else res.once('close', onClose);
   });
   // A pipelined response gets its socket only when the responses before it are done; a write
   // before that would be parked where a later socket error could drop its callback.
@@ -123,6 +266,22 @@ export function createHttp1Sink(res: ServerResponse): ResponseSink {
         });
   const isGone = (): boolean => res.destroyed || (res.socket !== null && res.socket.destroyed);
   const isOpen = (): boolean => !isGone() && !res.writableEnded && res.socket !== null && res.socket.writable;
+  const cancel = (): void => {
+    if (res.destroyed) return;
+    cancelledLocally = true;
+    res.destroy();
+  };
+  // Destroying the socket always closes the response: there is no second step to take.
+  const watchedWrites = (): WatchedWrites => ({
+    get unflushedBytes() {
+      return unflushed;
+    },
+    get flushedWrites() {
+      return flushedWrites;
+    },
+    cancel,
+    abandon: cancel,
+  });
   return {
     protocol: 'http/1.1',
     isOpen,
@@ -133,9 +292,11 @@ export function createHttp1Sink(res: ServerResponse): ResponseSink {
     },
     write(chunk, onFlushed) {
       if (!isOpen()) return false;
+      if (hooks.writeWatch && !unwatch) unwatch = hooks.writeWatch.watch(watchedWrites());
       unflushed += chunk.length;
       res.write(chunk, () => {
         unflushed -= chunk.length;
+        flushedWrites++;
         onFlushed();
       });
       return true;
@@ -143,11 +304,7 @@ export function createHttp1Sink(res: ServerResponse): ResponseSink {
     end() {
       if (isOpen()) res.end();
     },
-    cancel() {
-      if (res.destroyed) return;
-      cancelledLocally = true;
-      res.destroy();
-    },
+    cancel,
     ready,
     closed,
     get unflushedBytes() {

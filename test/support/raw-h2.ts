@@ -241,6 +241,16 @@ export class RawH2Connection extends EventEmitter<EventArgs> {
     this.writeFrame(type, flags, streamId, payload);
   }
 
+  /** Everything `write` sends goes out in one socket write (e.g. HEADERS and RST_STREAM together). */
+  together(write: () => void): void {
+    this.socket.cork();
+    try {
+      write();
+    } finally {
+      this.socket.uncork();
+    }
+  }
+
   /** Send GOAWAY(NO_ERROR) and end the socket; resolves when it has closed. */
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();

@@ -34,6 +34,8 @@ describe('loadConfig defaults', () => {
     { key: 'logLevel', expected: 'info' },
     { key: 'chunkBytes', expected: 128 * 1024 },
     { key: 'rangeMaxParts', expected: 16 },
+    { key: 'uploadToken', expected: undefined },
+    { key: 'uploadMaxBytes', expected: 8 * 1024 ** 3 },
   ];
   for (const c of cases) {
     it(`${c.key} = ${JSON.stringify(c.expected)}`, () => {
@@ -113,6 +115,8 @@ describe('loadConfig parses', () => {
     { name: '--chunk-bytes 65536', env: {}, argv: ['--chunk-bytes', '65536'], expected: { chunkBytes: 65536 } },
     { name: 'multi-word flags', env: {}, argv: ['--log-level=warn', '--range-max-parts', '1'], expected: { logLevel: 'warn', rangeMaxParts: 1 } },
     { name: '--h2c-port', env: {}, argv: ['--h2c-port', '8080'], expected: { h2cPort: 8080 } },
+    { name: 'UPLOAD_TOKEN (token68)', env: { UPLOAD_TOKEN: 'aB3-._~+/aB3-._~+/==' }, argv: [], expected: { uploadToken: 'aB3-._~+/aB3-._~+/==' } },
+    { name: '--upload-max-bytes', env: {}, argv: ['--upload-max-bytes', '1048576'], expected: { uploadMaxBytes: 1048576 } },
     { name: '--host with a colon', env: {}, argv: ['--host=::'], expected: { host: '::' } },
     { name: 'relative MEDIA_ROOT resolved', env: { MEDIA_ROOT: 'media' }, argv: [], expected: { mediaRoot: path.resolve('media') } },
     { name: '--data-dir resolved', env: {}, argv: ['--data-dir', '/tmp/x/../y'], expected: { dataDir: '/tmp/y' } },
@@ -163,6 +167,10 @@ describe('loadConfig refuses', () => {
     { name: '--chunk-bytes=-65536', env: {}, argv: ['--chunk-bytes=-65536'], mentions: /^CHUNK_BYTES / },
     { name: 'RANGE_MAX_PARTS=0', env: { RANGE_MAX_PARTS: '0' }, argv: [], mentions: /^RANGE_MAX_PARTS / },
     { name: 'LOG_LEVEL=loud', env: { LOG_LEVEL: 'loud' }, argv: [], mentions: /^LOG_LEVEL .*"loud"/ },
+    { name: 'UPLOAD_TOKEN too short', env: { UPLOAD_TOKEN: 'short-secret' }, argv: [], mentions: /^UPLOAD_TOKEN .*value not shown/ },
+    { name: 'UPLOAD_TOKEN with a space', env: {}, argv: ['--upload-token', 'secret with spaces inside'], mentions: /^UPLOAD_TOKEN / },
+    { name: 'UPLOAD_MAX_BYTES=0', env: { UPLOAD_MAX_BYTES: '0' }, argv: [], mentions: /^UPLOAD_MAX_BYTES .*"0"/ },
+    { name: 'UPLOAD_MAX_BYTES=8G', env: { UPLOAD_MAX_BYTES: '8G' }, argv: [], mentions: /^UPLOAD_MAX_BYTES / },
     { name: 'unknown flag', env: {}, argv: ['--nope', '1'], mentions: /--nope/ },
     { name: 'flag in capitals', env: {}, argv: ['--PORT', '1'], mentions: /--PORT/ },
     { name: 'positional argument', env: {}, argv: ['serve'], mentions: /serve/ },
@@ -202,6 +210,12 @@ describe('loadConfig refuses', () => {
       assert.doesNotMatch(err.message, /\n/, 'one line');
     });
   }
+
+  it('a refused UPLOAD_TOKEN is never echoed', () => {
+    for (const token of ['short-secret', 'secret with spaces inside', 'ünïcödé-sëcret-tökën']) {
+      assert.doesNotMatch(configError({ UPLOAD_TOKEN: token }, []).message, new RegExp(token.split(' ')[0]!));
+    }
+  });
 
   for (const flag of ['--help', '-h']) {
     it(`${flag} throws the usage text`, () => {

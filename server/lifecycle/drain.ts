@@ -1,0 +1,197 @@
+// Graceful shutdown (the first SIGTERM/SIGINT, and RunningServer.close()) and the graceful close
+// of single HTTP/2 connections that rotation uses, on the connections ConnectionActivity follows.
+//
+// A drain, in order:
+// 1. /healthz answers 503 {"status":"draining"}, so a load balancer stops sending.
+// 2. The listeners stop accepting. Not with Http2SecureServer.close(): on Node 24 that also
+//    calls session.close() on every session at once (a single final GOAWAY), which would skip
+//    the first step below. net.Server's own close() only closes the listening socket.
+// 3. Every HTTP/2 session gets the two-step GOAWAY (http2/session-drain.ts); its open streams
+//    finish and the session closes by itself.
+// 4. HTTP/1.1: idle keep-alive sockets are closed at once (Node's closeIdleConnections(), which
+//    leaves a socket alone while a request on it is still being received); a response whose head
+//    is not out yet gets `Connection: close`, and so does every request that arrives during the
+//    drain; a socket whose response head had already gone out with keep-alive is closed once
+//    that response has been written.
+// 5. At the deadline, what is left is cancelled: streams with stream.close(CANCEL), which sends
+//    RST_STREAM only after in-flight writes finished (so no slab is freed under a write),
+//    HTTP/1.1 responses by destroying them. After a short grace every socket still open is
+//    destroyed.
+// One log line when the drain starts, one with the counts when every connection has closed.
+
+import { performance } from 'node:perf_hooks';
+import net from 'node:net';
+import type { Socket } from 'node:net';
+import { constants as h2 } from 'node:http2';
+import type { Http2SecureServer, Http2Server, Http2ServerRequest, Http2ServerResponse, ServerHttp2Session } from 'node:http2';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { closeSessionGracefully, sendFinalGoaway, sessionIdle } from '../http2/session-drain.ts';
+import type { ConnectionActivity } from './connection-activity.ts';
+import type { Logger } from '../log.ts';
+
+/** Between cancelling what the deadline left and destroying the sockets still open. */
+export const CANCEL_GRACE_MS = 1000;
+
+export interface DrainReport {
+  readonly durationMs: number;
+  readonly isDeadlineReached: boolean;
+  readonly sessions: number;
+  readonly http1Sockets: number;
+  /** HTTP/2 streams open when the drain started, how many closed by themselves, how many we cancelled. */
+  readonly streams: { readonly inFlight: number; readonly closed: number; readonly cancelled: number };
+  /** The same for HTTP/1.1 responses. */
+  readonly responses: { readonly inFlight: number; readonly closed: number; readonly cancelled: number };
+  /** Sockets destroyed after the grace that followed the deadline. */
+  readonly socketsDestroyed: number;
+}
+
+type Listener = Http2SecureServer | Http2Server;
+
+export class Drain {
+  readonly #activity: ConnectionActivity;
+  readonly #log: Logger;
+  readonly #cancelGraceMs: number;
+  readonly #listeners: Listener[] = [];
+  readonly #sockets = new Set<Socket>();
+  /** HTTP/1.1 sockets that had a request during the drain: closed once they are idle again. */
+  readonly #busySockets = new WeakSet<Socket>();
+  #isDraining = false;
+  #report: Promise<DrainReport> | undefined;
+
+  constructor(activity: ConnectionActivity, log: Logger, cancelGraceMs = CANCEL_GRACE_MS) {
+    this.#activity = activity;
+    this.#log = log;
+    this.#cancelGraceMs = cancelGraceMs;
+    activity.subscribe({
+      onBusy: (connection) => {
+        if (!this.#isDraining) return;
+        if (connection.kind === 'h2') this.closeSession(connection.session);
+        else this.#busySockets.add(connection.socket);
+      },
+      onIdle: (connection) => {
+        if (connection.kind === 'h2') {
+          sessionIdle(connection.session); // a session in the first GOAWAY step gets the final one now
+          if (this.#isDraining) this.closeSession(connection.session); // also one that opened during the drain
+        } else if (this.#isDraining && this.#busySockets.has(connection.socket)) {
+          closeSoon(connection.socket);
+        }
+      },
+    });
+  }
+
+  get isDraining(): boolean {
+    return this.#isDraining;
+  }
+
+  /**
+   * Follows a listener: its connections (through ConnectionActivity, which must already track
+   * it) and its HTTP/1.1 requests, which get `Connection: close` during a drain.
+   */
+  track(server: Listener): void {
+    this.#listeners.push(server);
+    server.on('connection', (socket: Socket) => {
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#sockets.delete(socket));
+    });
+    server.on('request', (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => {
+      if (this.#isDraining && req.httpVersionMajor === 1) (res as ServerResponse).shouldKeepAlive = false;
+    });
+  }
+
+  /** The graceful close of one HTTP/2 session (rotation uses it too); false if already closing. */
+  closeSession(session: ServerHttp2Session): boolean {
+    return closeSessionGracefully(session, this.#activity.inFlight({ kind: 'h2', session }) > 0);
+  }
+
+  /** Starts the drain (once; later calls get the same report) and resolves when every connection closed. */
+  start(deadlineMs: number, context: Record<string, unknown> = {}): Promise<DrainReport> {
+    this.#report ??= this.#run(deadlineMs, context);
+    return this.#report;
+  }
+
+  async #run(deadlineMs: number, context: Record<string, unknown>): Promise<DrainReport> {
+    const startedAt = performance.now();
+    this.#isDraining = true;
+    const connections = this.#activity.connections();
+    const sessions = connections.flatMap((c) => (c.kind === 'h2' ? [c.session] : []));
+    const sockets = connections.flatMap((c) => (c.kind === 'http/1.1' ? [c.socket] : []));
+    const streamsAtStart = sessions.flatMap((s) => this.#activity.openStreams(s));
+    const responsesAtStart = sockets.flatMap((s) => this.#activity.openResponses(s));
+    this.#log.info(
+      { ...context, deadlineMs, sessions: sessions.length, http1Sockets: sockets.length, streams: streamsAtStart.length, responses: responsesAtStart.length },
+      'draining: not accepting, GOAWAY to HTTP/2 sessions, Connection: close to HTTP/1.1',
+    );
+
+    const allClosed = Promise.all(this.#listeners.map((server) => new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()))));
+    for (const session of sessions) this.closeSession(session);
+    for (const socket of sockets) {
+      const open = this.#activity.openResponses(socket);
+      if (open.length > 0) this.#busySockets.add(socket);
+      for (const res of open) if (!res.headersSent) res.shouldKeepAlive = false;
+    }
+    for (const server of this.#listeners) (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+
+    let isDeadlineReached = false;
+    let socketsDestroyed = 0;
+    const cancelled = new Set<object>();
+    let graceTimer: NodeJS.Timeout | undefined;
+    const deadlineTimer = setTimeout(() => {
+      isDeadlineReached = true;
+      for (const item of this.#cancelLeftovers()) cancelled.add(item);
+      graceTimer = setTimeout(() => {
+        socketsDestroyed = this.#sockets.size;
+        for (const socket of this.#sockets) socket.destroy();
+      }, this.#cancelGraceMs);
+    }, deadlineMs);
+    await allClosed;
+    clearTimeout(deadlineTimer);
+    clearTimeout(graceTimer);
+
+    const countOf = (atStart: readonly object[]) => {
+      const cancelledOfThese = atStart.filter((item) => cancelled.has(item)).length;
+      return { inFlight: atStart.length, closed: atStart.length - cancelledOfThese, cancelled: cancelledOfThese };
+    };
+    const report: DrainReport = {
+      durationMs: Math.round(performance.now() - startedAt),
+      isDeadlineReached,
+      sessions: sessions.length,
+      http1Sockets: sockets.length,
+      streams: countOf(streamsAtStart),
+      responses: countOf(responsesAtStart),
+      socketsDestroyed,
+    };
+    this.#log.info(report, 'drained: every connection closed');
+    return report;
+  }
+
+  /** At the deadline: final GOAWAY now, cancel every stream and response still open. */
+  #cancelLeftovers(): object[] {
+    const cancelled: object[] = [];
+    for (const connection of this.#activity.connections()) {
+      if (connection.kind === 'h2') {
+        sendFinalGoaway(connection.session);
+        for (const stream of this.#activity.openStreams(connection.session)) {
+          if (stream.closed || stream.destroyed) continue;
+          // close(), never destroy(): RST_STREAM goes out after the in-flight write finished.
+          stream.close(h2.NGHTTP2_CANCEL);
+          cancelled.push(stream);
+        }
+      } else {
+        for (const res of this.#activity.openResponses(connection.socket)) {
+          res.destroy();
+          cancelled.push(res);
+        }
+        connection.socket.destroy();
+      }
+    }
+    return cancelled;
+  }
+}
+
+/** Node's destroySoon(): FIN once what is queued has been written, then close. */
+function closeSoon(socket: Socket): void {
+  if (socket.destroyed) return;
+  socket.end();
+  if (socket.writableFinished) socket.destroy();
+  else socket.once('finish', () => socket.destroy());
+}

@@ -1,0 +1,213 @@
+// Stalled writes: a response whose client stopped taking its bytes (a paused <video> behind a
+// zero HTTP/2 window, or a client that stopped reading its socket) is cancelled after
+// STALLED_WRITE_TIMEOUT_MS without progress, and no slab is ever freed under a socket write.
+//
+// Progress is a write callback: a sink with unflushed bytes whose count of called-back writes
+// has not changed for `stalledMs` is stalled. One sweep every stalledMs/4 (at most 1 s) looks
+// at every watched sink; nothing runs per chunk but a counter.
+//
+// Step 1, cancel(): stream.close(CANCEL). Measured on Node 24.21 (bench/experiments/
+// stalled-cancel.ts, docs/http2-lifecycle.md): behind a zero stream window (the client still
+// reads its socket) the RST_STREAM is on the wire at once and every queued write is called back
+// (ECANCELED), so the slabs return through the normal on-flush path. Node submits that RST only
+// when no socket write of the session is in flight, so no callback comes early.
+// Step 2, abandon(), `abandonAfterMs` later if the stream has still not closed: the session's
+// socket write itself is stuck (the client stopped reading TCP; the RST waits behind it). The
+// stream is destroyed so its handler, file and stream count are let go, and its unflushed chunks
+// are quarantined (response-sink.ts): destroy() calls back chunks whose first slice may still
+// be in the pending socket write. The quarantine ends when
+// - the session acknowledges a PING sent after the abandon: nghttp2 writes frames to the socket
+//   in order and starts a socket write only once the previous one completed, so the ACK proves
+//   the write that was pending at the abandon has completed; or
+// - the connection's socket has closed (its pending writes are cancelled, nothing is written
+//   from our memory after that).
+// If no ACK comes within `stuckMs`, the connection is dead: its TCP socket is destroyed (Node's
+// session.destroy() would itself wait for the stuck write).
+
+import type { ServerHttp2Session } from 'node:http2';
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { WatchedWrites, WriteWatch } from '../streaming/response-sink.ts';
+
+export type StalledStep = 'cancel' | 'abandon';
+
+export interface StalledWritesOptions {
+  readonly stalledMs: number;
+  /** After step 1, how long the stream may take to close before it is abandoned. */
+  readonly abandonAfterMs: number;
+  /** No PING acknowledged this long after a quarantine began: the connection's socket is destroyed. */
+  readonly stuckMs: number;
+  /** The TCP socket under a session (ConnectionActivity.tcpSocketOf). */
+  readonly tcpSocketOf: (session: ServerHttp2Session) => Socket | undefined;
+  readonly onStep?: (step: StalledStep) => void;
+  /** Quarantined bytes held (positive) or released (negative). */
+  readonly onQuarantinedBytes?: (delta: number) => void;
+  readonly onStuckConnection?: () => void;
+  /** Negative control only: abandoned streams release their chunks on Node's early callbacks. */
+  readonly isQuarantineOff?: boolean;
+}
+
+interface Watched {
+  flushedWrites: number;
+  progressAt: number;
+  cancelledAt: number | undefined;
+}
+
+export class StalledWrites implements WriteWatch {
+  readonly #options: StalledWritesOptions;
+  readonly #sweepMs: number;
+  readonly #watched = new Map<WatchedWrites, Watched>();
+  readonly #quarantines = new WeakMap<ServerHttp2Session, SessionQuarantine>();
+  #sweeper: NodeJS.Timeout | undefined;
+
+  constructor(options: StalledWritesOptions) {
+    this.#options = options;
+    this.#sweepMs = Math.max(10, Math.min(1000, Math.round(options.stalledMs / 4)));
+  }
+
+  get isQuarantineOff(): boolean {
+    return this.#options.isQuarantineOff ?? false;
+  }
+
+  /** Sinks being watched now (tests, metrics). */
+  get watchedCount(): number {
+    return this.#watched.size;
+  }
+
+  watch(writes: WatchedWrites): () => void {
+    this.#watched.set(writes, { flushedWrites: writes.flushedWrites, progressAt: performance.now(), cancelledAt: undefined });
+    if (!this.#sweeper) {
+      this.#sweeper = setInterval(() => this.#sweep(), this.#sweepMs);
+      this.#sweeper.unref();
+    }
+    return () => this.#watched.delete(writes);
+  }
+
+  /** An abandoned stream's unflushed chunks; `release` runs once no socket write can reference them. */
+  hold(session: ServerHttp2Session, bytes: number, release: () => void): void {
+    let quarantine = this.#quarantines.get(session);
+    if (!quarantine) {
+      quarantine = new SessionQuarantine(session, this.#options);
+      this.#quarantines.set(session, quarantine);
+    }
+    quarantine.hold(bytes, release);
+  }
+
+  #sweep(): void {
+    const now = performance.now();
+    const { stalledMs, abandonAfterMs } = this.#options;
+    for (const [writes, state] of this.#watched) {
+      if (state.cancelledAt !== undefined) {
+        if (now - state.cancelledAt < abandonAfterMs) continue;
+        this.#watched.delete(writes);
+        this.#options.onStep?.('abandon');
+        writes.abandon();
+        continue;
+      }
+      if (writes.unflushedBytes === 0 || writes.flushedWrites !== state.flushedWrites) {
+        state.flushedWrites = writes.flushedWrites;
+        state.progressAt = now;
+      } else if (now - state.progressAt >= stalledMs) {
+        state.cancelledAt = now;
+        this.#options.onStep?.('cancel');
+        writes.cancel();
+      }
+    }
+    if (this.#watched.size === 0) {
+      clearInterval(this.#sweeper);
+      this.#sweeper = undefined;
+    }
+  }
+}
+
+interface Held {
+  readonly bytes: number;
+  readonly release: () => void;
+}
+
+/** The quarantined chunks of one session's abandoned streams. */
+class SessionQuarantine {
+  readonly #session: ServerHttp2Session;
+  readonly #options: StalledWritesOptions;
+  /** Held since the PING in flight (if any) was sent: the next PING covers them. */
+  #waiting: Held[] = [];
+  /** Covered by the PING in flight, or released only at close when no PING could be sent. */
+  #covered: Held[] = [];
+  #isPinging = false;
+  #isClosed = false;
+  #stuckTimer: NodeJS.Timeout | undefined;
+
+  constructor(session: ServerHttp2Session, options: StalledWritesOptions) {
+    this.#session = session;
+    this.#options = options;
+    const onClose = (): void => this.#releaseAll();
+    session.once('close', onClose);
+    options.tcpSocketOf(session)?.once('close', onClose);
+  }
+
+  hold(bytes: number, release: () => void): void {
+    if (this.#isClosed) {
+      release();
+      return;
+    }
+    this.#options.onQuarantinedBytes?.(bytes);
+    this.#waiting.push({ bytes, release });
+    if (!this.#isPinging) this.#ping();
+  }
+
+  #ping(): void {
+    const batch = this.#waiting;
+    this.#waiting = [];
+    this.#covered.push(...batch);
+    let isSent = false;
+    try {
+      isSent = this.#session.ping((err) => {
+        this.#isPinging = false;
+        // An error means the session is going away: its socket's 'close' releases them.
+        if (err || this.#isClosed) return;
+        this.#release(batch);
+        if (this.#waiting.length > 0) this.#ping();
+        else if (this.#covered.length === 0) this.#disarm();
+      });
+    } catch {
+      // Destroyed, or too many PINGs unanswered: only the socket's close can release them.
+    }
+    this.#isPinging = isSent;
+    this.#armStuckTimer();
+  }
+
+  #armStuckTimer(): void {
+    clearTimeout(this.#stuckTimer);
+    this.#stuckTimer = setTimeout(() => {
+      this.#options.onStuckConnection?.();
+      const socket = this.#options.tcpSocketOf(this.#session);
+      if (socket) socket.destroy();
+      else this.#session.destroy();
+    }, this.#options.stuckMs);
+    this.#stuckTimer.unref();
+  }
+
+  #disarm(): void {
+    clearTimeout(this.#stuckTimer);
+    this.#stuckTimer = undefined;
+  }
+
+  #release(batch: readonly Held[]): void {
+    const released = new Set(batch);
+    this.#covered = this.#covered.filter((held) => !released.has(held));
+    for (const held of batch) {
+      this.#options.onQuarantinedBytes?.(-held.bytes);
+      held.release();
+    }
+  }
+
+  #releaseAll(): void {
+    if (this.#isClosed) return;
+    this.#isClosed = true;
+    this.#disarm();
+    const all = [...this.#covered, ...this.#waiting];
+    this.#covered = [];
+    this.#waiting = [];
+    this.#release(all);
+  }
+}
