@@ -47,14 +47,14 @@ export interface FsStorageOptions {
    * 'async' reads on libuv's pool (never blocks the event loop); 'sync' reads on the event
    * loop, as nginx does by default: about 15-25% more small ranges per second when the
    * library is in page cache, but a read that waits for a disk stalls every stream; 'auto'
-   * reads on the loop only blocks read lately (read-policy.ts). Default 'auto'.
+   * reads on the loop only blocks read lately (read-policy.ts). Default 'async'.
    */
   readonly readMode?: ReadMode;
   /** Overrides of the 'auto' policy's thresholds and clock (tests). */
   readonly autoRead?: Partial<Omit<ReadPolicyOptions, 'mode'>>;
 }
 
-const DEFAULT_OPTIONS: FsStorageOptions = { cacheValidMs: 1000, cacheMaxFiles: 1000, readMode: 'auto' };
+const DEFAULT_OPTIONS: FsStorageOptions = { cacheValidMs: 1000, cacheMaxFiles: 1000, readMode: 'async' };
 
 export class FsStorage implements Storage {
   readonly root: string;
@@ -72,7 +72,7 @@ export class FsStorage implements Storage {
   private constructor(realRoot: string, options: FsStorageOptions) {
     this.root = realRoot;
     this.#options = options;
-    this.#reads = new ReadPolicy({ mode: options.readMode ?? 'auto', ...AUTO_READ_DEFAULTS, ...options.autoRead });
+    this.#reads = new ReadPolicy({ mode: options.readMode ?? 'async', ...AUTO_READ_DEFAULTS, ...options.autoRead });
   }
 
   static async create(root: string, options: FsStorageOptions = DEFAULT_OPTIONS): Promise<FsStorage> {

@@ -7,7 +7,7 @@
 // disk, and on the event loop that wait stalls every stream of the process. nginx's default
 // (no `aio`) accepts that stall; a Node server has one loop for all its connections.
 //
-// 'auto' (the default) reads on the loop only what it has reason to believe is cached: a
+// 'auto' (an option; 'async' stays the default until a benchmark shows auto's gain) reads on the loop only what it has reason to believe is cached: a
 // block this process read within the last `warmMs` (the file's bytes are then in page cache
 // unless memory pressure evicted them since). Everything else goes to the pool, and reading
 // it there warms it. Every loop read is timed; one slower than `slowSyncReadMs` (a read that

@@ -30,7 +30,7 @@ export const oursPeer: Peer = {
 };
 
 export const oursSyncReadPeer: Peer = oursWith('ours-sync-read', { READ_MODE: 'sync' });
-export const oursAsyncReadPeer: Peer = oursWith('ours-async-read', { READ_MODE: 'async' });
+export const oursAutoReadPeer: Peer = oursWith('ours-auto-read', { READ_MODE: 'auto' });
 
 async function startOurs(ctx: PeerContext, name: string, settings: Readonly<Record<string, string>>): Promise<PeerHandle> {
   const dir = await makePeerDir(ctx.workDir, name);

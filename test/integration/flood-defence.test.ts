@@ -478,6 +478,58 @@ describe('flood defence', () => {
       await assertNoLeaks(server);
     });
 
+    it('a Rapid Reset flood next to an honest seek storm from another address: the flood is penalised, the storm has zero failures', async () => {
+      const fresh = await start();
+      // The honest viewers come from 127.0.0.2: the penalty is per client address, and the
+      // storm reconnects on every graceful rotation.
+      const file = seekFile();
+      const storm = runSeekStorm({
+        connect: () => connectH2(fresh, 'tls', { localAddress: '127.0.0.2' } as http2.SecureClientSessionOptions),
+        path: '/media/seek.bin',
+        size: file.size,
+        salt: file.salt,
+        sessions: 2,
+        seeksPerSession: 300,
+        inFlight: 2,
+        readMinBytes: 1,
+        readMaxBytes: 1024 * 1024,
+      });
+      const attacker = await connectRaw(fresh, 'h2c');
+      for (let i = 0; i < 3000 && !attacker.isClosed; i++) {
+        attacker.together(() => attacker.reset(attacker.request(get('h2c', '/media/seek.bin'))));
+        if (i % 20 === 19) await tick();
+      }
+      await closed(attacker);
+      const report = await storm;
+      console.log(`# flood next to a seek storm: storm ${JSON.stringify({ failures: report.failures, corrupt: report.corruptBytes })}, attacker GOAWAYs ${JSON.stringify(goaways.get(attacker))}`);
+      assert.equal(firstGoaway(attacker)?.errorCode, ErrorCode.ENHANCE_YOUR_CALM);
+      assert.deepEqual(report.failures, {});
+      assert.equal(report.corruptBytes, 0);
+      assert.deepEqual(await penalties(fresh), { 'rapid-reset': 1 });
+      await assertNoLeaks(fresh);
+    });
+
+    it('a fast scrubbing viewer (about 30 seeks per second for a minute) is never penalised', async () => {
+      const report = await runStorm({
+        urls: [`${server.tlsUrl}/media/video.mp4`],
+        tls: { insecure: false, caPem: server.tlsCert },
+        profile: 'scrubbing',
+        seekIntervalMs: 33,
+        viewers: 1,
+        durationMs: 60_000,
+        maxSeeks: 20_000,
+        verify: true,
+        seed: 43,
+      });
+      console.log(`# scrubbing for a minute: ${report.seeksCompleted} seeks (${report.seeksPerSec}/s), ${report.gracefulGoaways} graceful GOAWAYs`);
+      assert.ok(report.seeksCompleted > 60 * 10, `${report.seeksCompleted} seeks: tens per second`);
+      assert.equal(report.ok, true, JSON.stringify(report.failures));
+      assert.equal(report.corruptBytes, 0);
+      assert.deepEqual(await penalties(server), {});
+      assert.deepEqual(floodLines(server), []);
+      await assertNoLeaks(server);
+    });
+
     it('negative control: with EARLY_RESET_BURST lowered to 10, 30 instant cancels are penalised, a seek storm still is not', async () => {
       // On the default server, the same 30 instant cancels stay within the budget.
       assert.equal(await instantCancels(server, 30), undefined);

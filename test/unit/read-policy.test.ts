@@ -120,10 +120,10 @@ describe('FsStorage with READ_MODE=auto', () => {
     await storage.close();
   });
 
-  it('defaults to auto', async () => {
+  it('defaults to async: every read on the pool', async () => {
     const storage = await FsStorage.create(root);
     await readTwice(storage);
-    assert.deepEqual(storage.readCounts(), { sync: 1, async: 1, slowSync: 0 });
+    assert.deepEqual(storage.readCounts(), { sync: 0, async: 2, slowSync: 0 });
     await storage.close();
   });
 });
