@@ -8,7 +8,9 @@ import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { it } from 'node:test';
-import { createHttp1Sink } from '../../server/streaming/response-sink.ts';
+import { EventEmitter } from 'node:events';
+import type { ServerHttp2Stream } from 'node:http2';
+import { createHttp1Sink, createHttp2Sink } from '../../server/streaming/response-sink.ts';
 
 it('HTTP/1.1: a write after the socket stopped being writable is refused or called back exactly once', async () => {
   let outcome: { accepted: boolean; callbacks: number } | undefined;
@@ -40,4 +42,31 @@ it('HTTP/1.1: a write after the socket stopped being writable is refused or call
   assert.ok(outcome);
   if (outcome.accepted) assert.equal(outcome.callbacks, 1, 'an accepted write must call back exactly once');
   else assert.equal(outcome.callbacks, 0, 'a refused write must not call back');
+});
+
+it('HTTP/2: a write callback Node never calls is settled when the socket closes, not before', () => {
+  // A stand-in for Node's stream and session: write() keeps the callback and never calls it,
+  // as seen (rarely) after a paced Rapid Reset over h2c.
+  const socket = Object.assign(new EventEmitter(), { destroyed: false });
+  const session = { socket, destroyed: false };
+  const swallowed: (() => void)[] = [];
+  const stream = Object.assign(new EventEmitter(), {
+    session,
+    closed: false,
+    destroyed: false,
+    writableEnded: false,
+    rstCode: undefined,
+    write: (_chunk: Buffer, cb: () => void) => {
+      swallowed.push(cb);
+      return true;
+    },
+  });
+  const sink = createHttp2Sink(stream as unknown as ServerHttp2Stream);
+  let flushed = 0;
+  assert.equal(sink.write(Buffer.alloc(16), () => flushed++), true);
+  assert.equal(flushed, 0, 'nothing settles while the socket is open');
+  socket.emit('close');
+  assert.equal(flushed, 1, 'settled at the socket close');
+  for (const cb of swallowed) cb(); // Node calling back late must not settle it twice
+  assert.equal(flushed, 1);
 });
