@@ -19,7 +19,7 @@ import type { BigIntStats } from 'node:fs';
 import path from 'node:path';
 import { AUTO_READ_DEFAULTS, ReadPolicy } from './read-policy.ts';
 import type { ReadCounts, ReadMode, ReadPolicyOptions, WarmBlocks } from './read-policy.ts';
-import { removeFile, replaceFile } from './fs-write.ts';
+import { removeFile, replaceFile, safeSegments } from './fs-write.ts';
 import { StorageError } from './storage.ts';
 import type { FileInfo, MediaFile, ReplaceOptions, ReplaceResult, Storage } from './storage.ts';
 
@@ -235,13 +235,7 @@ export class FsStorage implements Storage {
 
   /** Real path of a clean relative path, refusing anything that is not under the root. */
   async #resolve(relPath: string): Promise<string> {
-    const segments = relPath.split('/');
-    for (const segment of segments) {
-      if (segment === '' || segment === '.' || segment === '..' || /[\\\0]/.test(segment)) {
-        throw new StorageError('OUTSIDE_ROOT', `unsafe path ${JSON.stringify(relPath)}`);
-      }
-      if (segment.startsWith('.')) throw new StorageError('NOT_FOUND', `${relPath} is hidden`);
-    }
+    const segments = safeSegments(relPath);
     const real = await wrapIo(() => fsp.realpath(path.join(this.root, ...segments)), relPath);
     if (!real.startsWith(this.root + path.sep)) {
       throw new StorageError('OUTSIDE_ROOT', `${relPath} resolves outside the media root`);

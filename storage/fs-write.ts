@@ -33,7 +33,7 @@ export interface WrittenFile {
   readonly created: boolean;
 }
 
-/** Segments of a relative path, by the rules reads follow (FsStorage's #resolve). */
+/** Segments of a clean relative path; reads (FsStorage's #resolve) and writes share this rule. */
 export function safeSegments(relPath: string): string[] {
   const segments = relPath.split('/');
   for (const segment of segments) {
