@@ -134,10 +134,24 @@ export class RangeStream {
     }
     if (cause) return this.failedByConnection(this.connection.fail(classifySessionError(cause)));
     if (this.connection.failure) return this.failedByConnection(this.connection.failure);
+    if (this.connection.isGone && this.hasWholeBodyBuffered()) return { kind: 'ended' };
     // Node ends the streams of a vanished connection with a local CANCEL: no RST_STREAM was received.
     if (this.connection.isGone) return this.failedByConnection(this.connection.fail(this.connection.lossOf(this.req.id)));
     if (code === H2.NO_ERROR) return this.failed({ cls: 'server-reset', detail: 'stream closed before its end (RST_STREAM NO_ERROR)' });
     return this.failed(classifyStreamReset(code, hasResponse));
+  }
+
+  /**
+   * Whether every byte of the body had arrived when the connection closed, read out and handed
+   * on now. A server may close the connection once its last stream is done (RFC 9113 6.8, after
+   * the final GOAWAY), while a paused viewer has not read that stream's last bytes yet; Node's
+   * client then destroys the stream with those bytes still in its buffer (a browser keeps
+   * them). They remain readable after the destroy, and are verified like any others.
+   */
+  private hasWholeBodyBuffered(): boolean {
+    if (this.expectedLength === undefined || this.consumed + this.req.readableLength !== this.expectedLength) return false;
+    for (let chunk: Buffer | null; (chunk = this.req.read() as Buffer | null) !== null; ) this.onChunk(chunk);
+    return this.consumed === this.expectedLength;
   }
 
   private failed(failure: Failure): StreamEnd {

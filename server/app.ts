@@ -1,5 +1,5 @@
 // The Koa application: middleware in flow order, each a small named factory.
-//   requestLog -> errorBoundary -> route (media | upload | library | health | metrics)
+//   requestLog -> errorBoundary -> route (media | upload | library | stats | health | metrics | demo)
 
 import Koa from 'koa';
 import type { Context, Next } from 'koa';
@@ -11,12 +11,20 @@ import { mediaMethods, uploadRoute } from './routes/upload.ts';
 import type { UploadOutcome, UploadRouteDeps } from './routes/upload.ts';
 import { libraryRoute } from './routes/library.ts';
 import { healthRoute, metricsRoute } from './routes/health.ts';
+import { statsRoute } from './routes/stats.ts';
+import { demoRoutes } from './routes/demo.ts';
+import type { DemoAssets } from './demo-assets.ts';
+import type { SharedState } from './shared/shared-state.ts';
 import type { Logger } from './log.ts';
 
 export interface AppDeps extends MediaRouteDeps, UploadRouteDeps {
   readonly log: Logger;
   /** True while the server drains (lifecycle/drain.ts): /healthz answers 503. */
   readonly isDraining?: () => boolean;
+  /** Catalog, live stats and per-client limits, in Redis or in memory (shared/shared-state.ts). */
+  readonly shared: SharedState;
+  /** The browser demo's files (demo-assets.ts), served at / and /demo/. */
+  readonly demoAssets?: DemoAssets;
 }
 
 export function createApp(deps: AppDeps): Koa {
@@ -65,9 +73,11 @@ function route(deps: AppDeps) {
   const upload = uploadRoute(deps);
   const allowOnMedia = mediaMethods(deps.uploads);
   const fixed = new Map<string, (ctx: Context) => unknown>([
-    ['/api/media', libraryRoute(deps.storage)],
-    ['/healthz', healthRoute(deps.pool, deps.isDraining)],
+    ['/api/media', libraryRoute(deps.shared.catalog)],
+    ['/api/stats', statsRoute(deps.shared)],
+    ['/healthz', healthRoute(deps.pool, deps.isDraining, () => deps.shared.health())],
     ['/metrics', metricsRoute(deps.metrics)],
+    ...demoRoutes(deps.demoAssets),
   ]);
   return async function dispatch(ctx: Context): Promise<void> {
     const path = ctx.path;

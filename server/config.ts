@@ -43,6 +43,10 @@ export interface Config {
   readonly sessionMaxStreams: number;
   /** On SIGTERM/SIGINT, what is still open after this long is cancelled. */
   readonly drainTimeoutMs: number;
+  /** On SIGTERM/SIGINT, /healthz answers 503 this long while everything is still served, before the drain. */
+  readonly drainAnnounceMs: number;
+  /** Every connection must start with a PROXY protocol v1/v2 header (behind HAProxy's send-proxy-v2). */
+  readonly proxyProtocol: boolean;
   readonly rangeMaxParts: number;
   readonly fileCacheValidMs: number;
   readonly fileCacheMaxFiles: number;
@@ -58,9 +62,20 @@ export interface Config {
   readonly keepAliveTimeoutMs: number;
   /** A response with unsent bytes whose writes made no progress for this long is cancelled. */
   readonly stalledWriteTimeoutMs: number;
+  /** Shared state (catalog, live stats, per-client limits) in this Redis; undefined: in memory, this instance only. */
+  readonly redisUrl: string | undefined;
+  readonly redisKeyPrefix: string;
+  readonly redisTimeoutMs: number;
+  readonly statsTtlMs: number;
+  readonly catalogRescanMs: number;
+  /** Media responses in progress per client address (across instances with Redis); 0: no limit. */
+  readonly clientMaxStreams: number;
+  readonly clientMaxRequestsPerSec: number;
+  /** Learn duration and codecs of new and changed files with ffprobe, when installed. */
+  readonly mediaProbe: boolean;
 }
 
-type Kind = 'port' | 'optional-port' | 'int' | 'string' | 'optional-path' | 'path' | 'log-level' | 'read-mode' | 'optional-secret';
+type Kind = 'port' | 'optional-port' | 'int' | 'string' | 'optional-path' | 'path' | 'log-level' | 'read-mode' | 'optional-secret' | 'on-off' | 'optional-redis-url';
 
 interface Setting {
   readonly env: string;
@@ -93,12 +108,14 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'STREAM_RESET_RATE_PER_SEC', key: 'streamResetRatePerSec', kind: 'int', fallback: '100', min: 1, max: 1_000_000, doc: 'Refill rate of that budget' },
   { env: 'EARLY_RESET_BURST', key: 'earlyResetBurst', kind: 'int', fallback: '50', min: 10, max: 10_000, doc: 'Streams an HTTP/2 connection may have reset before the client could see an answer (in the event-loop turn that opened them) or for its protocol error, before GOAWAY(ENHANCE_YOUR_CALM): a seek never does that, Rapid Reset and MadeYouReset do' },
   { env: 'EARLY_RESET_RATE_PER_SEC', key: 'earlyResetRatePerSec', kind: 'int', fallback: '10', min: 1, max: 100_000, doc: 'Refill rate of that budget' },
-  { env: 'MAX_CONNECTIONS_PER_CLIENT', key: 'maxConnectionsPerClient', kind: 'int', fallback: '64', min: 0, max: 1_000_000, doc: 'Open connections one client address (IPv6: one /64) may hold; more are closed at once (0: no limit; use 0 behind a proxy, or raise it for load tests from one machine)' },
+  { env: 'MAX_CONNECTIONS_PER_CLIENT', key: 'maxConnectionsPerClient', kind: 'int', fallback: '64', min: 0, max: 1_000_000, doc: 'Open connections one client address (IPv6: one /64) may hold; more are closed at once (0: no limit; use 0 behind a proxy that does not send the PROXY protocol, or raise it for load tests from one machine)' },
   { env: 'CLIENT_PENALTY_MS', key: 'clientPenaltyMs', kind: 'int', fallback: '10000', min: 0, max: 3_600_000, doc: 'After one of its connections was ended as a flood, a client address is refused new connections this long, doubling per repeat up to 16x (0: off)' },
   { env: 'MAX_HEADER_LIST_BYTES', key: 'maxHeaderListBytes', kind: 'int', fallback: '32768', min: 4096, max: 1024 * 1024, doc: 'Largest request header list (HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE); a larger one gets RST_STREAM(ENHANCE_YOUR_CALM) on that stream' },
   { env: 'SESSION_MAX_AGE_MS', key: 'sessionMaxAgeMs', kind: 'int', fallback: '600000', min: 0, max: 7 * 24 * 3600 * 1000, doc: 'Rotate an HTTP/2 connection this old with a graceful GOAWAY (0: never)' },
   { env: 'SESSION_MAX_STREAMS', key: 'sessionMaxStreams', kind: 'int', fallback: '10000', min: 0, max: 1_000_000_000, doc: 'Rotate an HTTP/2 connection after this many streams (0: never)' },
   { env: 'DRAIN_TIMEOUT_MS', key: 'drainTimeoutMs', kind: 'int', fallback: '10000', min: 0, max: 3_600_000, doc: 'On SIGTERM/SIGINT, how long open streams may finish before they are cancelled and the process exits' },
+  { env: 'DRAIN_ANNOUNCE_MS', key: 'drainAnnounceMs', kind: 'int', fallback: '0', min: 0, max: 600_000, doc: "On SIGTERM/SIGINT, how long /healthz answers 503 while connections are still accepted and served, before the drain (GOAWAY, listeners closed) starts: behind a load balancer, at least its health-check interval x fall count, so it stops sending first" },
+  { env: 'PROXY_PROTOCOL', key: 'proxyProtocol', kind: 'on-off', fallback: 'off', doc: "on: every connection (TLS and h2c ports) must start with a PROXY protocol v1 or v2 header within HEADER_TIMEOUT_MS (HAProxy's send-proxy-v2); the client address it announces is the one limits and logs use. Connections without one are closed. Only behind such a proxy" },
   { env: 'FILE_CACHE_VALID_MS', key: 'fileCacheValidMs', kind: 'int', fallback: '1000', min: 0, max: 60_000, doc: 'How long an opened file is reused without a stat (0: off); changes made outside the server show within this' },
   { env: 'FILE_CACHE_MAX_FILES', key: 'fileCacheMaxFiles', kind: 'int', fallback: '1000', min: 1, max: 100_000, doc: 'Most files the open-file cache keeps open' },
   { env: 'READ_MODE', key: 'readMode', kind: 'read-mode', fallback: 'async', doc: 'async: every file read on the libuv pool; auto: on the event loop for blocks read in the last 30 s (in page cache), on the pool otherwise, loop reads off for 5 s after one slower than 2 ms; sync: every read on the loop (stalls every stream when a read waits for a disk)' },
@@ -109,6 +126,14 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'IDLE_TIMEOUT_MS', key: 'idleTimeoutMs', kind: 'int', fallback: '120000', min: 100, max: 86_400_000, doc: 'An HTTP/2 connection with no open stream for this long is closed gracefully (GOAWAY NO_ERROR); never while a request is being handled or answered' },
   { env: 'KEEP_ALIVE_TIMEOUT_MS', key: 'keepAliveTimeoutMs', kind: 'int', fallback: '5000', min: 100, max: 86_400_000, doc: 'An HTTP/1.1 connection with no request in progress for this long is closed' },
   { env: 'STALLED_WRITE_TIMEOUT_MS', key: 'stalledWriteTimeoutMs', kind: 'int', fallback: '60000', min: 100, max: 86_400_000, doc: 'A response whose client took none of its unsent bytes for this long is cancelled (HTTP/2: RST_STREAM CANCEL; HTTP/1.1: connection closed); a paused video holds its stream until then' },
+  { env: 'REDIS_URL', key: 'redisUrl', kind: 'optional-redis-url', doc: 'redis:// or rediss:// URL of the Redis that instances share the catalog, live stats and per-client limits through; unset: all in memory, for one instance. Never logged' },
+  { env: 'REDIS_KEY_PREFIX', key: 'redisKeyPrefix', kind: 'string', fallback: 'seekable:', doc: 'Every Redis key and channel starts with this; one per deployment' },
+  { env: 'REDIS_TIMEOUT_MS', key: 'redisTimeoutMs', kind: 'int', fallback: '250', min: 10, max: 10_000, doc: 'A Redis command not answered within this fails, and the request goes on with what this instance knows; while Redis is unreachable commands fail at once' },
+  { env: 'STATS_TTL_MS', key: 'statsTtlMs', kind: 'int', fallback: '5000', min: 2000, max: 600_000, doc: 'Instances publish their live figures every second; one that stopped publishing drops out of /api/stats (and its per-client stream counts stop counting) after this' },
+  { env: 'CATALOG_RESCAN_MS', key: 'catalogRescanMs', kind: 'int', fallback: '30000', min: 0, max: 86_400_000, doc: 'How often the catalog is brought in line with the media folder, for files changed outside the server (0: only at start); uploads and deletes through any instance show everywhere at once' },
+  { env: 'MEDIA_PROBE', key: 'mediaProbe', kind: 'on-off', fallback: 'on', doc: 'on: the catalog learns duration and codecs of new and changed files with ffprobe (when installed; one short process per file, in the background) and /api/media lists them' },
+  { env: 'CLIENT_MAX_STREAMS', key: 'clientMaxStreams', kind: 'int', fallback: '0', min: 0, max: 1_000_000, doc: 'Media responses one client address may have in progress, across all instances when REDIS_URL is set; more get 429 with Retry-After (0: no limit)' },
+  { env: 'CLIENT_MAX_REQUESTS_PER_SEC', key: 'clientMaxRequestsPerSec', kind: 'int', fallback: '0', min: 0, max: 1_000_000, doc: 'New media requests per second one client address may make (a burst of one second), across all instances when REDIS_URL is set; more get 429 with Retry-After (0: no limit)' },
 ];
 
 /** Room in maxSessionMemory for headers, settings and nghttp2's own allocations. */
@@ -189,9 +214,25 @@ function parseSetting(s: Setting, value: string | undefined): unknown {
       // token68 (RFC 9110 11.2), so it fits an Authorization header; the message never shows it.
       if (value === undefined || /^[A-Za-z0-9._~+/-]{16,}=*$/.test(value)) return value;
       throw new ConfigError(`${s.env} (--${flagOf(s)}) must be 16 or more of A-Z a-z 0-9 - . _ ~ + / (value not shown)`);
+    case 'optional-redis-url': {
+      if (value === undefined) return undefined;
+      let url: URL | undefined;
+      try {
+        url = new URL(value);
+      } catch {
+        url = undefined;
+      }
+      if (url && (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname) return value;
+      // The URL may carry a password: the message never shows it.
+      throw new ConfigError(`${s.env} (--${flagOf(s)}) must be a redis://host:port or rediss:// URL (value not shown)`);
+    }
     case 'path':
     case 'optional-path':
       return value === undefined ? undefined : path.resolve(value);
+    case 'on-off':
+      if (value === 'on' || value === 'true' || value === '1') return true;
+      if (value === 'off' || value === 'false' || value === '0') return false;
+      return bad('must be on or off');
     case 'string':
       return value;
   }

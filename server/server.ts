@@ -3,7 +3,7 @@
 
 import http2 from 'node:http2';
 import type { Http2SecureServer, Http2Server, ServerHttp2Session } from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Server as NetServer } from 'node:net';
 import { createApp } from './app.ts';
 import type { Config } from './config.ts';
 import { createLogger } from './log.ts';
@@ -14,6 +14,7 @@ import { BufferPool } from './streaming/buffer-pool.ts';
 import type { CancelPolicy } from './streaming/response-sink.ts';
 import type { ReleasePolicy } from './streaming/send-body.ts';
 import { SessionGuard } from './http2/session-guard.ts';
+import { keepSessionOnBodyOverflow } from './http2/body-overflow.ts';
 import { createFloodDefence, HTTP2_FLOOD_LIMITS } from './http2/flood-guard.ts';
 import { installMediaFastPath } from './http2/media-stream.ts';
 import { ConnectionActivity } from './lifecycle/connection-activity.ts';
@@ -21,7 +22,11 @@ import { ConnectionTimeouts } from './lifecycle/timeouts.ts';
 import { Drain } from './lifecycle/drain.ts';
 import type { DrainReport } from './lifecycle/drain.ts';
 import { loadTlsMaterial } from './tls/certificates.ts';
+import { loadDemoAssets } from './demo-assets.ts';
+import { ProxyProtocolGate } from './net/proxy-listener.ts';
+import { SharedState } from './shared/shared-state.ts';
 import { FsStorage } from '../storage/fs-storage.ts';
+import { STALE_UPLOAD_TEMP_MS } from '../storage/upload-temp-sweep.ts';
 import type { Storage } from '../storage/storage.ts';
 
 /**
@@ -39,6 +44,8 @@ export interface TestOverrides {
   readonly handlerDelayMs?: number;
   /** Negative control: abandoned stalled streams release their slabs on Node's early callbacks. */
   readonly releaseAbandonedEarly?: boolean;
+  /** Negative control: Node's own session.destroy() on a body longer than its Content-Length. */
+  readonly disableBodyOverflowGuard?: boolean;
 }
 
 export interface RunningServer {
@@ -49,13 +56,16 @@ export interface RunningServer {
   readonly storage: Storage;
   readonly metrics: ServerMetrics;
   readonly log: Logger;
+  /** Catalog, live stats and per-client limits: in Redis with REDIS_URL, else in memory. */
+  readonly shared: SharedState;
   readonly tlsCert: string;
   /** HTTP/2 media streams bypass Koa on every listener (http2/media-stream.ts). */
   readonly isMediaFastPath: boolean;
-  /** True from the start of a drain: /healthz answers 503. */
+  /** True from the start of a drain (its announce period included): /healthz answers 503. */
   readonly isDraining: boolean;
   /**
-   * Graceful shutdown (lifecycle/drain.ts): stop accepting, two-step GOAWAY, Connection: close;
+   * Graceful shutdown (lifecycle/drain.ts): /healthz 503 for DRAIN_ANNOUNCE_MS while still
+   * serving, then stop accepting, two-step GOAWAY, Connection: close;
    * at `deadlineMs` (default DRAIN_TIMEOUT_MS) cancel what is left. Resolves when every
    * connection has closed; called again, it returns the same drain. `context` goes into the
    * drain's first log line (main.ts: the signal).
@@ -71,6 +81,7 @@ export async function startServer(config: Config, overrides: TestOverrides = {})
     cacheValidMs: config.fileCacheValidMs,
     cacheMaxFiles: config.fileCacheMaxFiles,
     readMode: config.readMode,
+    onStaleUploadTemps: (removed) => log.warn({ removed, untouchedForMs: STALE_UPLOAD_TEMP_MS }, 'removed temporary upload files a crash left behind'),
   });
   const pool = new BufferPool({
     slabBytes: config.chunkBytes,
@@ -82,6 +93,8 @@ export async function startServer(config: Config, overrides: TestOverrides = {})
   const activity = new ConnectionActivity();
   const timeouts = new ConnectionTimeouts(config, { activity, registry: metrics.registry, log, isQuarantineOff: overrides.releaseAbandonedEarly });
   const drain = new Drain(activity, log);
+  const shared = new SharedState({ config, storage, metrics, pool, log, isDraining: () => drain.isShuttingDown });
+  await shared.start();
   const appDeps = {
     log,
     storage,
@@ -98,9 +111,13 @@ export async function startServer(config: Config, overrides: TestOverrides = {})
     cacheControl: config.cacheControl,
     guardOf: (session: ServerHttp2Session) => guards.get(session),
     uploads: { token: config.uploadToken, maxBytes: config.uploadMaxBytes },
-    isDraining: () => drain.isDraining,
+    isDraining: () => drain.isShuttingDown,
     stalledWrites: timeouts.stalledWrites,
     handlerDelayMs: overrides.handlerDelayMs,
+    shared,
+    quota: shared.quota,
+    onMediaChanged: (relPath: string) => shared.catalog.noteChanged(relPath),
+    demoAssets: await loadDemoAssets(log),
   };
   const app = createApp(appDeps);
   let isFastPathEverywhere = true;
@@ -131,6 +148,8 @@ export async function startServer(config: Config, overrides: TestOverrides = {})
     session.once('close', () => metrics.sessions.dec());
     // A session error (peer vanished, protocol error) ends that connection only.
     session.on('error', (err) => log.debug({ err: err.message }, 'http2 session error'));
+    // A body longer than its Content-Length: that stream is reset, the connection lives on.
+    if (!overrides.disableBodyOverflowGuard) keepSessionOnBodyOverflow(session);
     if (overrides.disableSessionGuard) return;
     guards.set(
       session,
@@ -148,29 +167,36 @@ export async function startServer(config: Config, overrides: TestOverrides = {})
     );
   };
 
+  // PROXY_PROTOCOL: a gate listens in front of each server and hands it connections once their
+  // header is read (net/proxy-listener.ts); the drain closes the gate.
+  const proxyGate = config.proxyProtocol ? new ProxyProtocolGate({ headerTimeoutMs: config.headerTimeoutMs, registry: metrics.registry, log }) : undefined;
+  const listenerFor = (server: Http2SecureServer | Http2Server): NetServer => proxyGate?.wrap(server) ?? server;
+
   const tls = await loadTlsMaterial({ certPath: config.tlsCertPath, keyPath: config.tlsKeyPath, dataDir: config.dataDir }, log);
   const secure = http2.createSecureServer({ ...sessionOptions, allowHTTP1: true, key: tls.key, cert: tls.cert, handshakeTimeout: config.headerTimeoutMs }, app.callback());
   // Activity first: its per-stream listener then runs before the guard's, so a rotation decided
   // on a session's 'stream' event already counts that stream as open.
+  const secureListener = listenerFor(secure);
   activity.track(secure, true);
   timeouts.track(secure, true);
-  drain.track(secure);
+  drain.track(secure, secureListener);
   secure.on('session', watchSession);
   floodDefence.watch(secure);
   useFastPath(secure);
-  const port = await listen(secure, config.port, config.host);
+  const port = await listen(secureListener, config.port, config.host);
   let h2cPort: number | undefined;
   if (config.h2cPort !== undefined) {
     const h2c = http2.createServer(sessionOptions, app.callback());
+    const h2cListener = listenerFor(h2c);
     activity.track(h2c, false);
     timeouts.track(h2c, false);
-    drain.track(h2c);
+    drain.track(h2c, h2cListener);
     h2c.on('session', watchSession);
     floodDefence.watch(h2c);
     useFastPath(h2c);
-    h2cPort = await listen(h2c, config.h2cPort, config.host);
+    h2cPort = await listen(h2cListener, config.h2cPort, config.host);
   }
-  log.info({ url: `https://${hostForUrl(config.host)}:${port}/`, h2cPort, mediaRoot: config.mediaRoot }, 'listening');
+  log.info({ url: `https://${hostForUrl(config.host)}:${port}/`, h2cPort, mediaRoot: config.mediaRoot, proxyProtocol: config.proxyProtocol }, 'listening');
 
   return {
     config,
@@ -180,21 +206,23 @@ export async function startServer(config: Config, overrides: TestOverrides = {})
     storage,
     metrics,
     log,
+    shared,
     tlsCert: tls.cert,
     isMediaFastPath: isFastPathEverywhere,
     get isDraining() {
-      return drain.isDraining;
+      return drain.isShuttingDown;
     },
-    drain: (deadlineMs = config.drainTimeoutMs, context = {}) => drain.start(deadlineMs, context),
+    drain: (deadlineMs = config.drainTimeoutMs, context = {}) => drain.start(deadlineMs, context, config.drainAnnounceMs),
     async close(deadlineMs = config.drainTimeoutMs) {
-      await drain.start(deadlineMs);
+      await drain.start(deadlineMs, {}, config.drainAnnounceMs);
+      await shared.close();
       pool.close();
       await storage.close();
     },
   };
 }
 
-function listen(server: Http2SecureServer | Http2Server, port: number, host: string): Promise<number> {
+function listen(server: NetServer, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

@@ -13,6 +13,7 @@
 // pairs a descriptor with its own stat, so bytes and validators never mix; a file replaced
 // outside the server is seen at the latest `cacheValidMs` later, one replaced or removed
 // through replace()/remove() (written by fs-write.ts) at once: they drop the cache.
+// create() first removes the upload temporary files a crash left behind (upload-temp-sweep.ts).
 
 import { constants, promises as fsp, close as closeFd, fstat, open as openFd, read as readFd, readSync } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
@@ -20,6 +21,9 @@ import path from 'node:path';
 import { AUTO_READ_DEFAULTS, ReadPolicy } from './read-policy.ts';
 import type { ReadCounts, ReadMode, ReadPolicyOptions, WarmBlocks } from './read-policy.ts';
 import { removeFile, replaceFile, safeSegments } from './fs-write.ts';
+import { removeStaleUploadTemps } from './upload-temp-sweep.ts';
+import { probeMedia } from './media-probe.ts';
+import type { MediaFacts } from './media-probe.ts';
 import { StorageError } from './storage.ts';
 import type { FileInfo, MediaFile, ReplaceOptions, ReplaceResult, Storage } from './storage.ts';
 
@@ -52,6 +56,10 @@ export interface FsStorageOptions {
   readonly readMode?: ReadMode;
   /** Overrides of the 'auto' policy's thresholds and clock (tests). */
   readonly autoRead?: Partial<Omit<ReadPolicyOptions, 'mode'>>;
+  /** Told by create() how many stale upload temporary files it removed, when any (upload-temp-sweep.ts). */
+  readonly onStaleUploadTemps?: (removed: number) => void;
+  /** How often an upload in progress touches its temporary file (tests shorten it). */
+  readonly uploadTempTouchMs?: number;
 }
 
 const DEFAULT_OPTIONS: FsStorageOptions = { cacheValidMs: 1000, cacheMaxFiles: 1000, readMode: 'async' };
@@ -84,6 +92,8 @@ export class FsStorage implements Storage {
     }
     const stats = await fsp.stat(realRoot);
     if (!stats.isDirectory()) throw new StorageError('NOT_FOUND', `media root ${root} is not a directory`);
+    const removed = await removeStaleUploadTemps(realRoot);
+    if (removed > 0) options.onStaleUploadTemps?.(removed);
     return new FsStorage(realRoot, options);
   }
 
@@ -123,7 +133,7 @@ export class FsStorage implements Storage {
   async replace(relPath: string, body: AsyncIterable<Buffer>, options: ReplaceOptions): Promise<ReplaceResult> {
     this.#writing++;
     try {
-      const { stats, created } = await replaceFile(this.root, relPath, body, options);
+      const { stats, created } = await replaceFile(this.root, relPath, body, options, this.#options.uploadTempTouchMs);
       return { info: toInfo(relPath, stats), created };
     } catch (err) {
       throw isSystemError(err) ? mapIoError(err, relPath) : err; // the body's own errors as they are
@@ -179,6 +189,18 @@ export class FsStorage implements Storage {
 
   dropCache(): void {
     for (const relPath of [...this.#cache.keys()]) this.#forget(relPath);
+  }
+
+  invalidate(): void {
+    this.#afterWrite();
+  }
+
+  async probe(relPath: string): Promise<MediaFacts | undefined> {
+    try {
+      return await probeMedia(await this.#resolve(relPath));
+    } catch {
+      return undefined; // gone or outside the root: nothing to know
+    }
   }
 
   async close(): Promise<void> {

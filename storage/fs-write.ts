@@ -6,7 +6,9 @@
 // fsync'ed so the rename itself survives a crash. Any failure removes the temporary file and
 // leaves the old one untouched. A reader that has the old file open keeps its inode, so it
 // keeps reading the old bytes. Two uploads to one name each write their own temporary file;
-// the last rename wins, and the name always holds one whole body, never a mix.
+// the last rename wins, and the name always holds one whole body, never a mix. While it is
+// written, a temporary file is touched at least every UPLOAD_TEMP_TOUCH_MS, so a crash's
+// leftover can be told from a live upload (upload-temp-sweep.ts).
 //
 // Confinement is the read path's: clean segments, none hidden, and every folder's real path
 // (symlinks resolved) under the root's real path; a symlink leading out is refused.
@@ -22,6 +24,12 @@ import type { ReplaceOptions } from './storage.ts';
 
 /** Temporary upload files start with this: hidden, so never listed or served. */
 export const UPLOAD_TEMP_PREFIX = '.upload-';
+/**
+ * An upload in progress touches its temporary file at least this often, even while its client
+ * sends nothing (writes are batched per MiB, and a client may stall): the startup sweep of
+ * upload-temp-sweep.ts tells a live upload from a crash's leftover by that mtime alone.
+ */
+export const UPLOAD_TEMP_TOUCH_MS = 30_000;
 /** Body bytes gathered before one write: one syscall per MiB, not one per 16 KiB DATA frame. */
 const WRITE_BATCH_BYTES = 1024 * 1024;
 /** Filesystems without hard links: fall back to stat-then-rename to tell created from replaced. */
@@ -45,7 +53,13 @@ export function safeSegments(relPath: string): string[] {
   return segments;
 }
 
-export async function replaceFile(root: string, relPath: string, body: AsyncIterable<Buffer>, options: ReplaceOptions): Promise<WrittenFile> {
+export async function replaceFile(
+  root: string,
+  relPath: string,
+  body: AsyncIterable<Buffer>,
+  options: ReplaceOptions,
+  touchEveryMs = UPLOAD_TEMP_TOUCH_MS,
+): Promise<WrittenFile> {
   const segments = safeSegments(relPath);
   const name = segments.pop()!;
   const { dir, madeIn } = await ensureFolder(root, segments, relPath);
@@ -54,7 +68,7 @@ export async function replaceFile(root: string, relPath: string, body: AsyncIter
   const temp = path.join(dir, `${UPLOAD_TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
   let isInstalled = false;
   try {
-    const stats = await writeTemp(temp, body, options, relPath);
+    const stats = await writeTemp(temp, body, options, relPath, touchEveryMs);
     const created = await install(temp, target, relPath);
     isInstalled = true;
     // The new entry, and the entries of folders made for it, must reach the disk too.
@@ -123,9 +137,19 @@ async function checkTarget(root: string, target: string, relPath: string): Promi
   }
 }
 
-async function writeTemp(temp: string, body: AsyncIterable<Buffer>, options: ReplaceOptions, relPath: string): Promise<BigIntStats> {
+async function writeTemp(temp: string, body: AsyncIterable<Buffer>, options: ReplaceOptions, relPath: string, touchEveryMs: number): Promise<BigIntStats> {
   const { expectedBytes, maxBytes } = options;
   const handle = await fsp.open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o666);
+  let touching: Promise<void> = Promise.resolve();
+  const touch = setInterval(() => {
+    const now = new Date();
+    touching = handle.utimes(now, now).catch(() => {}); // a failed touch only risks a sweep; writes report real errors
+  }, touchEveryMs);
+  touch.unref();
+  const stopTouching = async (): Promise<void> => {
+    clearInterval(touch);
+    await touching;
+  };
   try {
     let received = 0;
     let batch: Buffer[] = [];
@@ -147,9 +171,12 @@ async function writeTemp(temp: string, body: AsyncIterable<Buffer>, options: Rep
       throw new StorageError('LENGTH_MISMATCH', `${relPath}: body ended after ${received} of ${expectedBytes} bytes declared`);
     }
     await writeAll(handle, batch);
+    // No touch may land after the stat: its mtime is the new file's validator (the ETag).
+    await stopTouching();
     await handle.sync();
     return await handle.stat({ bigint: true });
   } finally {
+    await stopTouching();
     await handle.close();
   }
 }

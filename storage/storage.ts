@@ -4,6 +4,7 @@
 // files atomically.
 
 import type { ReadCounts } from './read-policy.ts';
+import type { MediaFacts } from './media-probe.ts';
 
 export type StorageErrorCode =
   | 'NOT_FOUND' // no such file, or a directory, or a hidden entry
@@ -75,5 +76,12 @@ export interface Storage {
   readCounts(): ReadCounts;
   /** Closes descriptors that only the open-file cache keeps open. */
   dropCache(): void;
+  /**
+   * Another process replaced or removed a file below the root (another instance told us): the
+   * next open of any path stats it afresh, as after this instance's own replace or remove.
+   */
+  invalidate(): void;
+  /** Duration and codecs of a file when they can be known (media-probe.ts); undefined otherwise. */
+  probe(path: string): Promise<MediaFacts | undefined>;
   close(): Promise<void>;
 }

@@ -15,6 +15,7 @@ export type HttpErrorCode =
   | 'CONFLICT'
   | 'NO_SPACE'
   | 'OVERLOADED'
+  | 'TOO_MANY_REQUESTS'
   | 'INTERNAL';
 
 export class HttpError extends Error {

@@ -31,6 +31,7 @@ import type { Logger } from '../log.ts';
 import { isCancelledByServer } from '../streaming/response-sink.ts';
 import type { ServerMetrics } from '../metrics.ts';
 import { ClientLimits } from '../lifecycle/client-limits.ts';
+import { clientAddressOf } from '../net/client-address.ts';
 import type { RefusalReason } from '../lifecycle/client-limits.ts';
 
 /** Limits given to node:http2 explicitly (its defaults, measured; README "Flood defence"). */
@@ -129,7 +130,7 @@ export class FloodGuard {
     this.#session = session;
     this.#options = options;
     this.#socket = session.socket;
-    this.#client = this.#socket?.remoteAddress;
+    this.#client = clientAddressOf(this.#socket); // the PROXY protocol's client, when a proxy announced one
     this.#recent = new Uint8Array(2 * options.earlyResetBurst);
     this.#tokens = options.earlyResetBurst;
     this.#refilledAt = this.#now();

@@ -17,6 +17,7 @@ import { logMediaResponse, logPlainResponse } from '../http/response-log.ts';
 import { http2SinkFor, serveMediaRequest } from '../routes/media.ts';
 import type { MediaRouteDeps } from '../routes/media.ts';
 import type { Logger } from '../log.ts';
+import { clientAddressOf } from '../net/client-address.ts';
 
 const MEDIA_PREFIX = '/media/';
 
@@ -57,6 +58,7 @@ function serveMediaStream(stream: ServerHttp2Stream, headers: IncomingHttpHeader
       return Array.isArray(value) ? value.join(', ') : value;
     },
     startedAt,
+    client: clientAddressOf(stream.session?.socket),
   };
   serveMediaRequest(request, sink, deps).then(
     (outcome) => logMediaResponse(deps.log, deps.metrics, line, outcome),

@@ -5,13 +5,16 @@
 //
 // A client is its remote address, IPv4-mapped IPv6 folded to IPv4 and IPv6 grouped by /64:
 // one host usually holds a whole /64, so a limit per IPv6 address would not bind it. Behind a
-// reverse proxy every client has the proxy's address: set both limits to 0 there.
+// proxy that sends the PROXY protocol (PROXY_PROTOCOL=on) the address is the one it announced,
+// and connections arrive here only once their header was read (net/proxy-listener.ts); behind
+// any other reverse proxy every client has the proxy's address: set both limits to 0 there.
 //
 // Memory is bounded: connection counts exist only while connections are open, and the
 // penalty box forgets the oldest entries beyond `maxPenalisedClients`.
 
 import net from 'node:net';
 import type { Server, Socket } from 'node:net';
+import { clientAddressOf } from '../net/client-address.ts';
 
 export type RefusalReason = 'client-connections' | 'penalised-client';
 
@@ -73,7 +76,7 @@ export class ClientLimits {
   }
 
   #admit(socket: Socket): void {
-    const address = socket.remoteAddress;
+    const address = clientAddressOf(socket); // behind PROXY_PROTOCOL: the address the proxy announced
     if (address === undefined) return; // already gone
     const client = clientKey(address);
     if (this.isPenalised(address)) return this.#refuse(socket, 'penalised-client', client);

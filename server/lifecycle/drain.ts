@@ -2,7 +2,10 @@
 // of single HTTP/2 connections that rotation uses, on the connections ConnectionActivity follows.
 //
 // A drain, in order:
-// 1. /healthz answers 503 {"status":"draining"}, so a load balancer stops sending.
+// 1. /healthz answers 503 {"status":"draining"}, so a load balancer stops sending. With an
+//    announce period (DRAIN_ANNOUNCE_MS) nothing else changes for that long: connections are
+//    still accepted and served, so the balancer's health checks mark this instance down
+//    before it refuses anything (deploy/haproxy.cfg: inter x fall).
 // 2. The listeners stop accepting. Not with Http2SecureServer.close(): on Node 24 that also
 //    calls session.close() on every session at once (a single final GOAWAY), which would skip
 //    the first step below. net.Server's own close() only closes the listening socket.
@@ -17,7 +20,9 @@
 //    RST_STREAM only after in-flight writes finished (so no slab is freed under a write),
 //    HTTP/1.1 responses by destroying them. After a short grace every socket still open is
 //    destroyed.
-// One log line when the drain starts, one with the counts when every connection has closed.
+// One log line when the drain starts (one more when an announce period precedes it), one with
+// the counts when every connection has closed. Behind PROXY_PROTOCOL the listening socket is
+// the gate in front of the HTTP/2 server (net/proxy-listener.ts): that is the one closed.
 
 import { performance } from 'node:perf_hooks';
 import net from 'node:net';
@@ -43,6 +48,8 @@ export interface DrainReport {
   readonly responses: { readonly inFlight: number; readonly closed: number; readonly cancelled: number };
   /** Sockets destroyed after the grace that followed the deadline. */
   readonly socketsDestroyed: number;
+  /** How long /healthz answered 503 before the drain itself started (DRAIN_ANNOUNCE_MS). */
+  readonly announceMs: number;
 }
 
 type Listener = Http2SecureServer | Http2Server;
@@ -52,10 +59,13 @@ export class Drain {
   readonly #log: Logger;
   readonly #cancelGraceMs: number;
   readonly #listeners: Listener[] = [];
+  /** The sockets that listen: the HTTP/2 servers themselves, or the PROXY protocol gates in front. */
+  readonly #listening: net.Server[] = [];
   readonly #sockets = new Set<Socket>();
   /** HTTP/1.1 sockets that had a request during the drain: closed once they are idle again. */
   readonly #busySockets = new WeakSet<Socket>();
   #isDraining = false;
+  #isShuttingDown = false;
   #report: Promise<DrainReport> | undefined;
 
   constructor(activity: ConnectionActivity, log: Logger, cancelGraceMs = CANCEL_GRACE_MS) {
@@ -79,16 +89,24 @@ export class Drain {
     });
   }
 
+  /** True once the drain itself (GOAWAY, listeners closed) has begun. */
   get isDraining(): boolean {
     return this.#isDraining;
   }
 
+  /** True from the first start() call, announce period included: /healthz answers 503. */
+  get isShuttingDown(): boolean {
+    return this.#isShuttingDown;
+  }
+
   /**
    * Follows a listener: its connections (through ConnectionActivity, which must already track
-   * it) and its HTTP/1.1 requests, which get `Connection: close` during a drain.
+   * it) and its HTTP/1.1 requests, which get `Connection: close` during a drain. `listening`:
+   * the server whose listening socket accepts `server`'s connections, when that is another one.
    */
-  track(server: Listener): void {
+  track(server: Listener, listening: net.Server = server): void {
     this.#listeners.push(server);
+    this.#listening.push(listening);
     server.on('connection', (socket: Socket) => {
       this.#sockets.add(socket);
       socket.once('close', () => this.#sockets.delete(socket));
@@ -103,13 +121,25 @@ export class Drain {
     return closeSessionGracefully(session, this.#activity.inFlight({ kind: 'h2', session }) > 0);
   }
 
-  /** Starts the drain (once; later calls get the same report) and resolves when every connection closed. */
-  start(deadlineMs: number, context: Record<string, unknown> = {}): Promise<DrainReport> {
-    this.#report ??= this.#run(deadlineMs, context);
+  /**
+   * Starts the drain (once; later calls get the same report) and resolves when every connection
+   * closed. `announceMs`: /healthz answers 503 this long first, while everything else goes on.
+   */
+  start(deadlineMs: number, context: Record<string, unknown> = {}, announceMs = 0): Promise<DrainReport> {
+    this.#report ??= this.#announceThenRun(deadlineMs, context, announceMs);
     return this.#report;
   }
 
-  async #run(deadlineMs: number, context: Record<string, unknown>): Promise<DrainReport> {
+  async #announceThenRun(deadlineMs: number, context: Record<string, unknown>, announceMs: number): Promise<DrainReport> {
+    this.#isShuttingDown = true;
+    if (announceMs > 0) {
+      this.#log.info({ ...context, announceMs }, 'shutdown announced: /healthz answers 503, still serving until the drain starts');
+      await new Promise((resolve) => setTimeout(resolve, announceMs));
+    }
+    return this.#run(deadlineMs, context, announceMs);
+  }
+
+  async #run(deadlineMs: number, context: Record<string, unknown>, announceMs: number): Promise<DrainReport> {
     const startedAt = performance.now();
     this.#isDraining = true;
     const connections = this.#activity.connections();
@@ -122,7 +152,7 @@ export class Drain {
       'draining: not accepting, GOAWAY to HTTP/2 sessions, Connection: close to HTTP/1.1',
     );
 
-    const allClosed = Promise.all(this.#listeners.map((server) => new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()))));
+    const allClosed = Promise.all(this.#listening.map((server) => new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()))));
     for (const session of sessions) this.closeSession(session);
     for (const socket of sockets) {
       const open = this.#activity.openResponses(socket);
@@ -159,6 +189,7 @@ export class Drain {
       streams: countOf(streamsAtStart),
       responses: countOf(responsesAtStart),
       socketsDestroyed,
+      announceMs,
     };
     this.#log.info(report, 'drained: every connection closed');
     return report;

@@ -9,6 +9,7 @@ import type { Context } from 'koa';
 import mime from 'mime-types';
 import { HttpError } from '../http/http-error.ts';
 import { parseMediaPath } from '../media-path.ts';
+import { clientAddressOf } from '../net/client-address.ts';
 import { contentRange, planRange } from '../range/range-plan.ts';
 import type { RangePlan, Representation } from '../range/range-plan.ts';
 import { layoutMultipart } from '../range/multipart.ts';
@@ -21,6 +22,7 @@ import type { SessionGuard } from '../http2/session-guard.ts';
 import type { StalledWrites } from '../lifecycle/stalled-writes.ts';
 import type { ServerMetrics } from '../metrics.ts';
 import type { FileInfo, Storage } from '../../storage/storage.ts';
+import type { ClientQuota } from '../shared/client-quota.ts';
 import type { ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 
 export interface MediaRouteDeps {
@@ -36,6 +38,8 @@ export interface MediaRouteDeps {
   readonly stalledWrites?: StalledWrites | undefined;
   /** Test hook: every media request waits this long before its response head (a slow handler). */
   readonly handlerDelayMs?: number | undefined;
+  /** Per-client stream and request-rate limits (shared/client-quota.ts); undefined: none. */
+  readonly quota?: ClientQuota | undefined;
 }
 
 /** What the request log reports about a media response. */
@@ -54,6 +58,8 @@ export interface MediaRequest {
   readonly rawPath: string;
   header(name: string): string | undefined;
   readonly startedAt: bigint;
+  /** The client's address (net/client-address.ts); undefined once its socket is gone. */
+  readonly client: string | undefined;
 }
 
 /**
@@ -74,7 +80,31 @@ export async function serveMediaRequest(req: MediaRequest, sink: ResponseSink, d
   if (deps.handlerDelayMs) await new Promise((resolve) => setTimeout(resolve, deps.handlerDelayMs));
   // A stream the client already cancelled gets no file opened for it.
   if (sink.isGone()) return { status: 0, range, result: { outcome: 'client-reset', bytesWritten: 0 } };
-  const file = await deps.storage.open(parsed.path);
+  if (!deps.quota) return serveAdmitted(req, sink, deps, parsed.path, range);
+  const admission = await deps.quota.admit(req.client);
+  if (!admission.ok) throw tooManyRequests(admission.reason, admission.retryAfterSec);
+  try {
+    return await serveAdmitted(req, sink, deps, parsed.path, range);
+  } finally {
+    admission.release();
+  }
+}
+
+/** 429 with Retry-After (RFC 6585 4): the client went past one of its per-client limits. */
+function tooManyRequests(reason: 'streams' | 'rate', retryAfterSec: number): HttpError {
+  const message = reason === 'streams' ? 'too many concurrent media streams from this client' : 'too many media requests per second from this client';
+  return new HttpError(429, 'TOO_MANY_REQUESTS', message, { 'retry-after': String(retryAfterSec) });
+}
+
+async function serveAdmitted(
+  req: MediaRequest,
+  sink: ResponseSink,
+  deps: MediaRouteDeps,
+  path: string,
+  range: string | undefined,
+): Promise<MediaOutcome> {
+  const method = req.method as 'GET' | 'HEAD'; // checked by serveMediaRequest
+  const file = await deps.storage.open(path);
   try {
     // One clock reading for the Date header, the Last-Modified cap and If-Range's strength
     // test; Node's own Date comes from a cached string that can lag a second behind.
@@ -84,7 +114,7 @@ export async function serveMediaRequest(req: MediaRequest, sink: ResponseSink, d
     const plan = planRange(method, requestConditions(req), rep, { maxRangeParts: deps.maxRangeParts, nowSec });
     const lastModified = rep.lastModifiedSec === texts.mtimeSec ? texts.lastModified : httpDate(rep.lastModifiedSec);
     // By the requested name: descriptors are shared per inode, so info.path may be an alias's.
-    const type = mime.contentType(parsed.path.slice(parsed.path.lastIndexOf('/') + 1)) || 'application/octet-stream';
+    const type = mime.contentType(path.slice(path.lastIndexOf('/') + 1)) || 'application/octet-stream';
     const { headers, segments } = describeResponse(plan, rep, type, lastModified, deps.cacheControl);
     headers.date = httpDate(nowSec);
     if (sink.isGone()) return { status: plan.status, range, result: { outcome: 'client-reset', bytesWritten: 0 } };
@@ -115,6 +145,7 @@ export function mediaRoute(deps: MediaRouteDeps) {
       rawPath: ctx.path.slice('/media/'.length),
       header: (name) => ctx.get(name) || undefined,
       startedAt: ctx.state.startedAt as bigint,
+      client: clientAddressOf(ctx.req.socket),
     };
     const outcome = await serveMediaRequest(request, sinkFor(ctx, deps), deps);
     ctx.respond = false;

@@ -7,8 +7,9 @@
 // HTTP/1.1 and HTTP/2, so one handler and one set of body checks serve every transport.
 //
 // A body is never taken as whole because it ended: Node's HTTP/2 request emits 'end' even
-// after 'aborted' (a reset, or DATA ending before Content-Length, which nghttp2 resets with
-// PROTOCOL_ERROR). It is whole only when the transport says so (HTTP/1.1 `complete`, HTTP/2
+// after 'aborted' (a reset, or DATA ending before or going past Content-Length, which nghttp2
+// resets with PROTOCOL_ERROR; http2/body-overflow.ts keeps the second from ending the
+// connection). It is whole only when the transport says so (HTTP/1.1 `complete`, HTTP/2
 // not `aborted`) and storage counted exactly Content-Length bytes; otherwise nothing is kept.
 //
 // An answer given before the body was read to its end (401, 413, a refused path) must end the
@@ -23,6 +24,7 @@ import type { Http2ServerRequest } from 'node:http2';
 import type { Context } from 'koa';
 import { HttpError, toHttpError } from '../http/http-error.ts';
 import { mediaUrl, parseMediaPath } from '../media-path.ts';
+import { isBodyOverflow } from '../http2/body-overflow.ts';
 import type { Storage } from '../../storage/storage.ts';
 
 export interface UploadSettings {
@@ -34,6 +36,8 @@ export interface UploadSettings {
 export interface UploadRouteDeps {
   readonly storage: Storage;
   readonly uploads: UploadSettings;
+  /** After a file was stored or removed, before the answer: the catalog records it and tells the other instances. */
+  readonly onMediaChanged?: ((relPath: string) => Promise<void>) | undefined;
 }
 
 export type UploadResult =
@@ -81,6 +85,7 @@ export function uploadRoute(deps: UploadRouteDeps) {
       const relPath = mediaPathOf(ctx.path);
       if (operation === 'delete') {
         await deps.storage.remove(relPath);
+        await deps.onMediaChanged?.(relPath);
         ctx.status = 204;
         return record(204, 'deleted');
       }
@@ -90,6 +95,7 @@ export function uploadRoute(deps: UploadRouteDeps) {
       }
       const options = { expectedBytes: declaredBytes, maxBytes: deps.uploads.maxBytes };
       const { info, created } = await deps.storage.replace(relPath, bodyOf(req, received), options);
+      await deps.onMediaChanged?.(relPath);
       // RFC 9110 9.3.4: a validator may be sent because the body was stored unchanged.
       const etag = `"${info.version}"`;
       ctx.set('etag', etag);
@@ -162,10 +168,20 @@ async function* bodyOf(req: Request, received: { bytes: number }): AsyncGenerato
     }
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    throw new HttpError(400, 'BAD_BODY', `request body cut off after ${received.bytes} bytes (${code})`);
+    throw new HttpError(400, 'BAD_BODY', endedEarly(req, received.bytes, code));
   }
   const isWhole = isHttp2(req) ? !req.aborted : req.complete;
-  if (!isWhole) throw new HttpError(400, 'BAD_BODY', `request body cut off after ${received.bytes} bytes (stream reset)`);
+  if (!isWhole) throw new HttpError(400, 'BAD_BODY', endedEarly(req, received.bytes));
+}
+
+/** The log line's reason for a body the transport ended early (`error`: how the read failed). */
+function endedEarly(req: Request, bytes: number, error?: string): string {
+  if (isHttp2(req) && isBodyOverflow(req.stream)) {
+    return `request body longer than its Content-Length: stream reset with PROTOCOL_ERROR after ${bytes} bytes`;
+  }
+  const code = isHttp2(req) ? req.stream.rstCode : undefined;
+  const why = error ?? (isHttp2(req) ? (code === undefined ? 'stream reset' : `RST_STREAM code ${code}`) : 'connection closed');
+  return `request body cut off after ${bytes} bytes (${why})`;
 }
 
 function isHttp2(req: Request): req is Http2ServerRequest {

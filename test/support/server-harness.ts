@@ -32,7 +32,8 @@ export async function startTestServer(
     },
   });
   const config = loadConfig(
-    { PORT: '0', H2C_PORT: '0', HOST: '127.0.0.1', MEDIA_ROOT: mediaRoot, DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...env },
+    // No ffprobe per fixture file per server: tests that want facts turn MEDIA_PROBE on.
+    { PORT: '0', H2C_PORT: '0', HOST: '127.0.0.1', MEDIA_ROOT: mediaRoot, DATA_DIR: dataDir, LOG_LEVEL: 'warn', MEDIA_PROBE: 'off', ...env },
     [],
   );
   const server = await startServer(config, { ...overrides, logDestination });
