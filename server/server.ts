@@ -25,6 +25,7 @@ import { loadTlsMaterial } from './tls/certificates.ts';
 import { loadDemoAssets } from './demo-assets.ts';
 import { ProxyProtocolGate } from './net/proxy-listener.ts';
 import { SharedState } from './shared/shared-state.ts';
+import { deferContinue } from './http/expect-continue.ts';
 import { FsStorage } from '../storage/fs-storage.ts';
 import { STALE_UPLOAD_TEMP_MS } from '../storage/upload-temp-sweep.ts';
 import type { Storage } from '../storage/storage.ts';
@@ -46,6 +47,8 @@ export interface TestOverrides {
   readonly releaseAbandonedEarly?: boolean;
   /** Negative control: Node's own session.destroy() on a body longer than its Content-Length. */
   readonly disableBodyOverflowGuard?: boolean;
+  /** Negative control: Node answers Expect: 100-continue itself, before the upload route has checked anything. */
+  readonly nodeAnswersContinue?: boolean;
 }
 
 export interface RunningServer {
@@ -177,6 +180,7 @@ export async function startServer(config: Config, overrides: TestOverrides = {})
   // Activity first: its per-stream listener then runs before the guard's, so a rotation decided
   // on a session's 'stream' event already counts that stream as open.
   const secureListener = listenerFor(secure);
+  if (!overrides.nodeAnswersContinue) deferContinue(secure);
   activity.track(secure, true);
   timeouts.track(secure, true);
   drain.track(secure, secureListener);
@@ -188,6 +192,7 @@ export async function startServer(config: Config, overrides: TestOverrides = {})
   if (config.h2cPort !== undefined) {
     const h2c = http2.createServer(sessionOptions, app.callback());
     const h2cListener = listenerFor(h2c);
+    if (!overrides.nodeAnswersContinue) deferContinue(h2c);
     activity.track(h2c, false);
     timeouts.track(h2c, false);
     drain.track(h2c, h2cListener);

@@ -22,6 +22,7 @@ import type { IncomingMessage } from 'node:http';
 import { constants as h2 } from 'node:http2';
 import type { Http2ServerRequest } from 'node:http2';
 import type { Context } from 'koa';
+import { continueIfExpected } from '../http/expect-continue.ts';
 import { HttpError, toHttpError } from '../http/http-error.ts';
 import { mediaUrl, parseMediaPath } from '../media-path.ts';
 import { isBodyOverflow } from '../http2/body-overflow.ts';
@@ -94,6 +95,8 @@ export function uploadRoute(deps: UploadRouteDeps) {
         throw new HttpError(413, 'TOO_LARGE', `Content-Length ${declaredBytes} is above the limit of ${deps.uploads.maxBytes} bytes`);
       }
       const options = { expectedBytes: declaredBytes, maxBytes: deps.uploads.maxBytes };
+      // Token, path and declared size are fine: now, and only now, invite the body.
+      continueIfExpected(req, ctx.res);
       const { info, created } = await deps.storage.replace(relPath, bodyOf(req, received), options);
       await deps.onMediaChanged?.(relPath);
       // RFC 9110 9.3.4: a validator may be sent because the body was stored unchanged.
