@@ -8,20 +8,25 @@ import { percentilesOf, TTFB_BOUNDS_MS } from './instance-stats.ts';
 import type { InstanceStats, Percentiles } from './instance-stats.ts';
 import type { RedisLink } from './redis-link.ts';
 
-export interface ClusterStats {
+/** Figures that add up across instances. */
+type Summed = Pick<
+  InstanceStats,
+  | 'activeStreams'
+  | 'sessions'
+  | 'slabsInUse'
+  | 'slabsHighWater'
+  | 'bytesPerSec'
+  | 'requestsPerSec'
+  | 'resetsPerSec'
+  | 'bytesSent'
+  | 'requests'
+  | 'resetsReceived'
+  | 'refusedStreams'
+>;
+
+/** Every instance's figures summed (slabsHighWater: the sum of each one's mark), TTFB merged. */
+export interface ClusterStats extends Summed {
   readonly instances: number;
-  readonly activeStreams: number;
-  readonly sessions: number;
-  readonly slabsInUse: number;
-  /** Sum of each instance's high-water mark. */
-  readonly slabsHighWater: number;
-  readonly bytesPerSec: number;
-  readonly requestsPerSec: number;
-  readonly resetsPerSec: number;
-  readonly bytesSent: number;
-  readonly requests: number;
-  readonly resetsReceived: number;
-  readonly refusedStreams: number;
   readonly ttfbMs: Percentiles | null;
 }
 

@@ -48,6 +48,19 @@ async function request(server: TestServer, path: string, init: { method?: string
   }
 }
 
+/** A small range of the big fixture: 206 when admitted, 429 when a limit says no. */
+function firstTenBytes(server: TestServer): Promise<Reply> {
+  return request(server, '/media/seek.bin', { headers: { range: 'bytes=0-9' } });
+}
+
+/** Waits until `server` admits a media request again. */
+function admittedAgain(server: TestServer): Promise<Reply> {
+  return waitFor('a slot to come back', async () => {
+    const r = await firstTenBytes(server);
+    return r.status === 206 ? r : undefined;
+  });
+}
+
 async function json<T>(server: TestServer, path: string): Promise<T> {
   const reply = await request(server, path);
   assert.equal(reply.status, 200, `${path}: ${reply.body.toString()}`);
@@ -204,15 +217,12 @@ describe('shared state in Redis', { skip }, () => {
     const first = await openPausedStream(a, '/media/seek.bin');
     const second = await openPausedStream(b, '/media/seek.bin');
     assert.deepEqual([first.status, second.status], [200, 200]);
-    const third = await request(a, '/media/seek.bin', { headers: { range: 'bytes=0-9' } });
+    const third = await firstTenBytes(a);
     assert.equal(third.status, 429);
     assert.ok(Number(third.headers['retry-after']) >= 1, 'Retry-After in seconds');
     assert.equal(JSON.parse(third.body.toString()).error, 'TOO_MANY_REQUESTS');
     first.close();
-    const admitted = await waitFor('a slot after one stream closed', async () => {
-      const r = await request(b, '/media/seek.bin', { headers: { range: 'bytes=0-9' } });
-      return r.status === 206 ? r : undefined;
-    });
+    const admitted = await admittedAgain(b);
     assert.ok(admitted.body.equals(expectedBytes(0, 10, SALTS['seek.bin'])));
     second.close();
 
@@ -220,7 +230,7 @@ describe('shared state in Redis', { skip }, () => {
     const d = await start(env, false);
     const onC = await openPausedStream(c, '/media/seek.bin');
     const onD = await openPausedStream(d, '/media/seek.bin');
-    const thirdOnC = await request(c, '/media/seek.bin', { headers: { range: 'bytes=0-9' } });
+    const thirdOnC = await firstTenBytes(c);
     assert.equal(thirdOnC.status, 206, 'control: per instance, the third stream (second on this instance) is admitted');
     onC.close();
     onD.close();
@@ -240,14 +250,11 @@ describe('shared state in Redis', { skip }, () => {
       held.pause();
       const status = await new Promise<number>((resolve) => held.once('response', (h) => resolve(Number(h[':status']))));
       assert.equal(status, 200);
-      assert.equal((await request(a, '/media/seek.bin', { headers: { range: 'bytes=0-9' } })).status, 429, 'the other instance holds the one stream');
+      assert.equal((await firstTenBytes(a)).status, 429, 'the other instance holds the one stream');
       const killedAt = Date.now();
       proc.kill();
       await proc.exited;
-      await waitFor('the slot to come back', async () => {
-        const r = await request(a, '/media/seek.bin', { headers: { range: 'bytes=0-9' } });
-        return r.status === 206 ? true : undefined;
-      });
+      await admittedAgain(a);
       const freedAfterMs = Date.now() - killedAt;
       assert.ok(freedAfterMs <= 2000 + 1500, `freed after ${freedAfterMs} ms`);
       t.diagnostic(`a SIGKILLed instance's stream stopped counting after ${freedAfterMs} ms (STATS_TTL_MS 2000)`);
@@ -315,7 +322,7 @@ describe('Redis outage', { skip: skipOutage }, () => {
       assert.ok(listed.files.some((f) => f.name === 'seek.bin'), 'the library is read from the folder');
       // Limits fall back to this instance alone.
       const held = [await openPausedStream(server, '/media/seek.bin'), await openPausedStream(server, '/media/seek.bin')];
-      assert.equal((await request(server, '/media/seek.bin', { headers: { range: 'bytes=0-9' } })).status, 429);
+      assert.equal((await firstTenBytes(server)).status, 429);
       for (const h of held) h.close();
 
       restarted = await startRedis(10_000, redis.port);
