@@ -5,17 +5,20 @@ import type { MachineDescription } from './machine.ts';
 import { rangeDriverProblems } from './workloads/range-driver.ts';
 import type { RangeDriverResult } from './workloads/range-driver.ts';
 
-export type WorkloadName =
-  | 'a-driver-1MiB'
-  | 'a-h2load-1MiB'
-  | 'a-node-1MiB'
-  | 'b-driver-64KiB'
-  | 'b-h2load-64KiB'
-  | 'b-node-64KiB'
-  | 'c-seek-storm'
-  | 'd-cancel-3000'
-  | 'e-paused-viewer'
-  | 'f-stalled-memory';
+export const WORKLOAD_NAMES = [
+  'a-driver-1MiB',
+  'a-h2load-1MiB',
+  'a-node-1MiB',
+  'b-driver-64KiB',
+  'b-h2load-64KiB',
+  'b-node-64KiB',
+  'c-seek-storm',
+  'd-cancel-3000',
+  'e-paused-viewer',
+  'f-stalled-memory',
+] as const;
+
+export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
 
 export type WorkloadOutcome =
   | { readonly ok: true; readonly result: unknown; readonly ms: number }
@@ -32,6 +35,8 @@ export interface BenchResults {
   readonly startedAt: string;
   readonly machine: MachineDescription;
   readonly quick: boolean;
+  /** A partial run (--workloads): only these ran. */
+  readonly onlyWorkloads?: readonly WorkloadName[];
   readonly settings: { readonly fileBytes: number; readonly files: number };
   /** Why the C range driver (workloads a-driver-1MiB, b-driver-64KiB) did not run, if it did not. */
   readonly rangeDriverSkipped?: string;
@@ -95,7 +100,7 @@ export function renderMarkdown(bench: BenchResults): string {
     nginx && !driverProblems(result(nginx, name)) ? (result(nginx, name)?.[key] as number | undefined) : undefined;
   const m = bench.machine;
   const lines = [
-    `Run of ${bench.startedAt}${bench.quick ? ' (--quick)' : ''}. Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}, kernel ${m.kernel}, Node ${m.node}.`,
+    `Run of ${bench.startedAt}${bench.quick ? ' (--quick)' : ''}${bench.onlyWorkloads ? ` (partial: ${bench.onlyWorkloads.join(', ')} only)` : ''}. Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}, kernel ${m.kernel}, Node ${m.node}.`,
     `Peers: ${Object.entries(m.peerVersions).map(([k, v]) => `${k} (${v})`).join('; ') || 'none native'}.`,
     '',
     'Throughput and request rate, ratio to nginx in brackets. The C driver (bench/driver/, libnghttp2 + OpenSSL, one thread) picks a new random offset for every request and verifies every byte, Content-Range and status, so a wrong answer shows as failed, not as a fast number; p99 is submit to last byte. h2load sends one fixed Range per round (rounds at new random offsets); the Node driver picks a random offset per request but competes for the same 2 cores, so it understates fast servers.',

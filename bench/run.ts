@@ -2,7 +2,10 @@
 // runs the same workloads against each, one after another, and writes the results
 // (bench/results/<date>.json and .md, and the latest table in bench/README.md).
 //
-//   npm run bench -- [--peers ours,nginx] [--quick]
+//   npm run bench -- [--peers ours,nginx] [--quick] [--workloads b-driver-64KiB,b-h2load-64KiB]
+//
+// With --workloads only those run (names as in results-table.ts); such a partial run writes
+// bench/results/<date>-partial.json and .md and leaves the table in bench/README.md alone.
 //
 // A peer that is not installed is skipped with a line saying so. Absolute numbers from a
 // shared 2-core machine are indicative only; compare ratios from one run.
@@ -17,7 +20,7 @@ import { expectedBytes } from '../test/support/fixtures.ts';
 import { PEERS } from './peers/index.ts';
 import type { Peer, PeerContext, PeerHandle } from './peers/index.ts';
 import { describeMachine } from './machine.ts';
-import { renderMarkdown, updateBenchReadme } from './results-table.ts';
+import { renderMarkdown, updateBenchReadme, WORKLOAD_NAMES } from './results-table.ts';
 import type { BenchResults, PeerResult, WorkloadName } from './results-table.ts';
 import { isH2loadInstalled, runH2load } from './workloads/h2load.ts';
 import { assertRangeDriverClean, isRangeDriverAvailable, runRangeDriver } from './workloads/range-driver.ts';
@@ -31,10 +34,16 @@ const benchDir = path.dirname(fileURLToPath(import.meta.url));
 const FILE_BYTES = 64 * 1024 * 1024;
 
 const { values: args } = parseArgs({
-  options: { peers: { type: 'string' }, quick: { type: 'boolean', default: false } },
+  options: { peers: { type: 'string' }, quick: { type: 'boolean', default: false }, workloads: { type: 'string' } },
 });
 const quick = args.quick ?? false;
 const wanted = args.peers?.split(',');
+const onlyWorkloads = args.workloads?.split(',') as WorkloadName[] | undefined;
+const unknownWorkload = onlyWorkloads?.find((name) => !WORKLOAD_NAMES.includes(name));
+if (unknownWorkload) {
+  console.error(`unknown workload ${unknownWorkload}; one of ${WORKLOAD_NAMES.join(', ')}`);
+  process.exit(2);
+}
 
 const workDir = await mkdtemp(path.join(os.tmpdir(), 'seekable-bench-'));
 const mediaRoot = path.join(workDir, 'media');
@@ -77,18 +86,20 @@ const bench: BenchResults = {
   startedAt: finishedAt.toISOString(),
   machine: await describeMachine(),
   quick,
+  ...(onlyWorkloads ? { onlyWorkloads } : {}),
   settings: { fileBytes: FILE_BYTES, files: files.length },
   ...(rangeDriver.ok ? {} : { rangeDriverSkipped: rangeDriver.reason }),
   peers: results,
 };
-const stamp = finishedAt.toISOString().replaceAll(':', '-').slice(0, 19);
+const stamp = `${finishedAt.toISOString().replaceAll(':', '-').slice(0, 19)}${onlyWorkloads ? '-partial' : ''}`;
 const resultsDir = path.join(benchDir, 'results');
 await mkdir(resultsDir, { recursive: true });
 const markdown = renderMarkdown(bench);
 await writeFile(path.join(resultsDir, `${stamp}.json`), `${JSON.stringify(bench, null, 2)}\n`);
 await writeFile(path.join(resultsDir, `${stamp}.md`), markdown);
-await updateBenchReadme(path.join(benchDir, 'README.md'), markdown, `bench/results/${stamp}.json`);
-console.log(`\n${markdown}\nwrote bench/results/${stamp}.json and .md, updated bench/README.md`);
+// Only a run of every workload stands for the latest results.
+if (!onlyWorkloads) await updateBenchReadme(path.join(benchDir, 'README.md'), markdown, `bench/results/${stamp}.json`);
+console.log(`\n${markdown}\nwrote bench/results/${stamp}.json and .md${onlyWorkloads ? ' (partial run: bench/README.md left as it is)' : ', updated bench/README.md'}`);
 process.exit(0);
 
 /** Each group of workloads gets a fresh server process, so one that dies cannot spoil the rest. */
@@ -97,6 +108,7 @@ async function benchPeer(peer: Peer): Promise<PeerResult['workloads']> {
   const seconds = quick ? 2 : 4;
   const rounds = quick ? 2 : 3;
   const record = async (name: WorkloadName, run: (handle: PeerHandle) => Promise<unknown>): Promise<void> => {
+    if (onlyWorkloads && !onlyWorkloads.includes(name)) return;
     const handle = await peer.start(ctx);
     const started = Date.now();
     try {

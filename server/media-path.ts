@@ -29,6 +29,26 @@ export function parseMediaPath(rawPath: string): MediaPathResult {
   return { ok: true, path: segments.join('/') };
 }
 
+/**
+ * parseMediaPath for the request path: players ask for the same few paths again and again, so
+ * answers are kept, up to a bound (the table is emptied when full; long paths are not kept).
+ */
+const remembered = new Map<string, MediaPathResult>();
+const REMEMBERED_MAX = 1024;
+const REMEMBERED_PATH_MAX_CHARS = 512;
+
+export function parseMediaPathRemembered(rawPath: string): MediaPathResult {
+  let parsed = remembered.get(rawPath);
+  if (parsed === undefined) {
+    parsed = parseMediaPath(rawPath);
+    if (rawPath.length <= REMEMBERED_PATH_MAX_CHARS) {
+      if (remembered.size >= REMEMBERED_MAX) remembered.clear();
+      remembered.set(rawPath, parsed);
+    }
+  }
+  return parsed;
+}
+
 function refuse(status: 400 | 403 | 404, reason: string): MediaPathResult {
   return { ok: false, status, reason };
 }

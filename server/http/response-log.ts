@@ -22,6 +22,8 @@ function base(line: ResponseLine): { method: string; path: string; ms: number } 
 export function logMediaResponse(log: Logger, metrics: ServerMetrics, line: ResponseLine, media: MediaOutcome): void {
   const { outcome, bytesWritten, error } = media.result;
   recordOutcome(metrics, media.status, outcome, bytesWritten);
+  // Asked first: below the log level the line's fields and clock reading are made for nothing.
+  if (!log.isLevelEnabled(outcome === 'error' ? 'error' : outcome === 'complete' ? 'info' : 'debug')) return;
   const fields = { ...base(line), status: media.status, range: media.range, bytes: bytesWritten, ended: outcome };
   if (outcome === 'error') log.error({ ...fields, err: error?.message }, 'media response failed mid-body');
   else if (outcome === 'complete') log.info(fields, 'media response');

@@ -8,7 +8,7 @@ import type { ServerResponse } from 'node:http';
 import type { Context } from 'koa';
 import mime from 'mime-types';
 import { HttpError } from '../http/http-error.ts';
-import { parseMediaPath } from '../media-path.ts';
+import { parseMediaPathRemembered } from '../media-path.ts';
 import { clientAddressOf } from '../net/client-address.ts';
 import { contentRange, planRange } from '../range/range-plan.ts';
 import type { RangePlan, Representation } from '../range/range-plan.ts';
@@ -72,7 +72,7 @@ export async function serveMediaRequest(req: MediaRequest, sink: ResponseSink, d
   if (method !== 'GET' && method !== 'HEAD') {
     throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed on media`, { allow: ALLOW });
   }
-  const parsed = parseMediaPath(req.rawPath);
+  const parsed = parseMediaPathRemembered(req.rawPath);
   if (!parsed.ok) {
     throw new HttpError(parsed.status, parsed.status === 400 ? 'BAD_PATH' : parsed.status === 403 ? 'FORBIDDEN_PATH' : 'NOT_FOUND', parsed.reason);
   }
@@ -114,19 +114,24 @@ async function serveAdmitted(
     const plan = planRange(method, requestConditions(req), rep, { maxRangeParts: deps.maxRangeParts, nowSec });
     const lastModified = rep.lastModifiedSec === texts.mtimeSec ? texts.lastModified : httpDate(rep.lastModifiedSec);
     // By the requested name: descriptors are shared per inode, so info.path may be an alias's.
-    const type = mime.contentType(path.slice(path.lastIndexOf('/') + 1)) || 'application/octet-stream';
+    const type = contentTypeOf(path.slice(path.lastIndexOf('/') + 1));
     const { headers, segments } = describeResponse(plan, rep, type, lastModified, deps.cacheControl);
     headers.date = httpDate(nowSec);
     if (sink.isGone()) return { status: plan.status, range, result: { outcome: 'client-reset', bytesWritten: 0 } };
     const hasBody = method === 'GET' && segments.length > 0;
-    sink.respond(plan.status, headers, !hasBody);
-    if (!hasBody) return { status: plan.status, range, result: { outcome: 'complete', bytesWritten: 0 } };
+    if (!hasBody) {
+      sink.respond(plan.status, headers, true);
+      return { status: plan.status, range, result: { outcome: 'complete', bytesWritten: 0 } };
+    }
     deps.metrics.activeStreams.inc();
     const firstByte = (): void => {
       deps.metrics.timeToFirstByte.observe(Number(process.hrtime.bigint() - req.startedAt) / 1e9);
     };
     try {
-      const result = await sendBody(sink, file, segments, deps.pool, { ...deps.limits, onFirstWrite: firstByte });
+      // The head goes out with the first chunk (send-body.ts); a read failing before it is
+      // thrown, and answered as a 500.
+      const head = { status: plan.status, headers };
+      const result = await sendBody(sink, file, segments, deps.pool, deps.limits, { head, onFirstWrite: firstByte });
       return { status: plan.status, range, result };
     } finally {
       deps.metrics.activeStreams.dec();
@@ -210,6 +215,20 @@ function representationOf(info: FileInfo, texts: HeaderTexts, nowSec: number): R
   return { size: info.size, etag: texts.etag, lastModifiedSec: Math.min(texts.mtimeSec, nowSec) };
 }
 
+/** Content-Type by file name, looked up once per name; the table is emptied when full. */
+const contentTypes = new Map<string, string>();
+const CONTENT_TYPES_MAX = 1024;
+
+function contentTypeOf(name: string): string {
+  let type = contentTypes.get(name);
+  if (type === undefined) {
+    type = mime.contentType(name) || 'application/octet-stream';
+    if (contentTypes.size >= CONTENT_TYPES_MAX) contentTypes.clear();
+    contentTypes.set(name, type);
+  }
+  return type;
+}
+
 let dateCache = { sec: -1, text: '' };
 
 /** IMF-fixdate for a second, formatted once per second. */
@@ -219,14 +238,13 @@ function httpDate(sec: number): string {
 }
 
 function requestConditions(req: MediaRequest) {
-  const header = req.header;
   return {
-    range: header('range'),
-    ifRange: header('if-range'),
-    ifMatch: header('if-match'),
-    ifNoneMatch: header('if-none-match'),
-    ifModifiedSince: header('if-modified-since'),
-    ifUnmodifiedSince: header('if-unmodified-since'),
+    range: req.header('range'),
+    ifRange: req.header('if-range'),
+    ifMatch: req.header('if-match'),
+    ifNoneMatch: req.header('if-none-match'),
+    ifModifiedSince: req.header('if-modified-since'),
+    ifUnmodifiedSince: req.header('if-unmodified-since'),
   };
 }
 

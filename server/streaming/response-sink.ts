@@ -142,104 +142,142 @@ function owedCallbacksOf(session: Http2Session): Set<() => void> | undefined {
 }
 
 export function createHttp2Sink(stream: ServerHttp2Stream, hooks: Http2SinkHooks = {}): ResponseSink {
-  let unflushed = 0;
-  let flushedWrites = 0;
-  let cancelledLocally = false;
-  let unwatch: (() => void) | undefined;
+  return new Http2Sink(stream, hooks);
+}
+
+const RESOLVED = Promise.resolve();
+const ignoreError = (): void => {};
+
+/**
+ * A class, not an object of closures: one is made per HTTP/2 response, and its methods then
+ * exist once, on the prototype. It is also what the stalled-write watch sees of the response.
+ */
+class Http2Sink implements ResponseSink, WatchedWrites {
+  readonly protocol = 'h2';
+  readonly ready = RESOLVED;
+  readonly #stream: ServerHttp2Stream;
+  readonly #hooks: Http2SinkHooks;
+  /** stream.session is gone once the stream is destroyed; the quarantine fallback needs it. */
+  readonly #session: Http2Session | undefined;
+  #unflushed = 0;
+  #flushedWrites = 0;
+  #cancelledLocally = false;
+  #isClosed = false;
+  /** Made when first asked for: most responses finish without anyone waiting on it. */
+  #closed: Promise<void> | undefined;
+  #resolveClosed: (() => void) | undefined;
+  #unwatch: (() => void) | undefined;
   /** Set when the stream is abandoned: callbacks park their onFlushed here until release. */
-  let quarantined: (() => void)[] | undefined;
-  // stream.session is gone once the stream is destroyed; the quarantine fallback needs it.
-  const session = stream.session;
-  const closed = new Promise<void>((resolve) => {
-    const onClose = (): void => {
-      if (!cancelledLocally && stream.rstCode !== undefined && stream.rstCode !== h2.NGHTTP2_NO_ERROR) {
-        hooks.onPeerReset?.(unflushed);
-      }
-      unwatch?.();
-      resolve();
+  #quarantined: (() => void)[] | undefined;
+
+  constructor(stream: ServerHttp2Stream, hooks: Http2SinkHooks) {
+    this.#stream = stream;
+    this.#hooks = hooks;
+    this.#session = stream.session;
+    if (stream.closed || stream.destroyed) queueMicrotask(() => this.#onClose());
+    else stream.on('close', () => this.#onClose()); // 'close' comes once: no once() wrapper
+    // Errors of a stream are reported by how it closed; an 'error' listener keeps a peer's
+    // non-CANCEL reset from becoming an uncaught exception.
+    stream.on('error', ignoreError);
+  }
+
+  #onClose(): void {
+    const stream = this.#stream;
+    if (!this.#cancelledLocally && stream.rstCode !== undefined && stream.rstCode !== h2.NGHTTP2_NO_ERROR) {
+      this.#hooks.onPeerReset?.(this.#unflushed);
+    }
+    this.#unwatch?.();
+    this.#isClosed = true;
+    this.#resolveClosed?.();
+  }
+
+  get closed(): Promise<void> {
+    if (this.#closed) return this.#closed;
+    if (this.#isClosed) return (this.#closed = RESOLVED);
+    return (this.#closed = new Promise<void>((resolve) => (this.#resolveClosed = resolve)));
+  }
+
+  get unflushedBytes(): number {
+    return this.#unflushed;
+  }
+
+  get flushedWrites(): number {
+    return this.#flushedWrites;
+  }
+
+  isGone(): boolean {
+    return this.#stream.destroyed || this.#stream.closed;
+  }
+
+  isOpen(): boolean {
+    return !this.isGone() && !this.#stream.writableEnded;
+  }
+
+  isClientReset(): boolean {
+    const code = this.#stream.rstCode;
+    return !this.#cancelledLocally && code !== undefined && code !== h2.NGHTTP2_NO_ERROR;
+  }
+
+  respond(status: number, headers: OutgoingHttpHeaders, endStream: boolean): void {
+    this.#stream.respond({ ...headers, ':status': status }, { endStream });
+  }
+
+  write(chunk: Buffer, onFlushed: () => void): boolean {
+    if (!this.isOpen()) return false;
+    const watch = this.#hooks.writeWatch;
+    if (watch && !this.#unwatch) this.#unwatch = watch.watch(this);
+    this.#unflushed += chunk.length;
+    const owed = this.#session ? owedCallbacksOf(this.#session) : undefined;
+    let isSettled = false;
+    const settle = (): void => {
+      if (isSettled) return;
+      isSettled = true;
+      owed?.delete(settle);
+      this.#unflushed -= chunk.length;
+      this.#flushedWrites++;
+      if (this.#quarantined) this.#quarantined.push(onFlushed);
+      else onFlushed();
     };
-    if (stream.closed || stream.destroyed) queueMicrotask(onClose);
-    else stream.once('close', onClose);
-  });
-  // Errors of a stream are reported by how it closed; an 'error' listener keeps a peer's
-  // non-CANCEL reset from becoming an uncaught exception.
-  stream.on('error', () => {});
-  const isGone = (): boolean => stream.destroyed || stream.closed;
-  const isOpen = (): boolean => !isGone() && !stream.writableEnded;
-  const cancel = (): void => {
+    owed?.add(settle);
+    this.#stream.write(chunk, settle);
+    return true;
+  }
+
+  end(): void {
+    if (this.isOpen()) this.#stream.end();
+  }
+
+  cancel(): void {
+    const stream = this.#stream;
     if (stream.closed || stream.destroyed) return;
-    cancelledLocally = true;
+    this.#cancelledLocally = true;
     serverCancelled.add(stream);
     // close(code) sends RST_STREAM only after in-flight writes finished; destroy() does not
     // wait and, on h2c, lets the socket read slabs that were already given back.
-    if ((hooks.cancelPolicy ?? 'close') === 'destroy') stream.destroy();
+    if ((this.#hooks.cancelPolicy ?? 'close') === 'destroy') stream.destroy();
     else stream.close(h2.NGHTTP2_CANCEL);
-  };
-  // Made at the first write, so a response without a body (HEAD, 304) costs nothing here.
-  const watchedWrites = (): WatchedWrites => ({
-    get unflushedBytes() {
-      return unflushed;
-    },
-    get flushedWrites() {
-      return flushedWrites;
-    },
-    cancel,
-    abandon() {
-      if (stream.destroyed) return;
-      cancelledLocally = true;
-      serverCancelled.add(stream);
-      if (unflushed > 0 && !hooks.isQuarantineOff && !quarantined) {
-        const held: (() => void)[] = [];
-        quarantined = held;
-        const release = (): void => {
-          if (quarantined !== held) return;
-          quarantined = undefined;
-          for (const onFlushed of held.splice(0)) onFlushed();
-        };
-        if (hooks.quarantine) hooks.quarantine(unflushed, release);
-        else if (!session || session.destroyed) release();
-        else session.once('close', release);
-      }
-      stream.destroy();
-    },
-  });
-  return {
-    protocol: 'h2',
-    isOpen,
-    isGone,
-    respond(status, headers, endStream) {
-      stream.respond({ ...headers, ':status': status }, { endStream });
-    },
-    write(chunk, onFlushed) {
-      if (!isOpen()) return false;
-      if (hooks.writeWatch && !unwatch) unwatch = hooks.writeWatch.watch(watchedWrites());
-      unflushed += chunk.length;
-      const owed = session ? owedCallbacksOf(session) : undefined;
-      let isSettled = false;
-      const settle = (): void => {
-        if (isSettled) return;
-        isSettled = true;
-        owed?.delete(settle);
-        unflushed -= chunk.length;
-        flushedWrites++;
-        if (quarantined) quarantined.push(onFlushed);
-        else onFlushed();
+  }
+
+  abandon(): void {
+    const stream = this.#stream;
+    if (stream.destroyed) return;
+    this.#cancelledLocally = true;
+    serverCancelled.add(stream);
+    if (this.#unflushed > 0 && !this.#hooks.isQuarantineOff && !this.#quarantined) {
+      const held: (() => void)[] = [];
+      this.#quarantined = held;
+      const release = (): void => {
+        if (this.#quarantined !== held) return;
+        this.#quarantined = undefined;
+        for (const onFlushed of held.splice(0)) onFlushed();
       };
-      owed?.add(settle);
-      stream.write(chunk, settle);
-      return true;
-    },
-    end() {
-      if (isOpen()) stream.end();
-    },
-    cancel,
-    ready: Promise.resolve(),
-    closed,
-    get unflushedBytes() {
-      return unflushed;
-    },
-    isClientReset: () => !cancelledLocally && stream.rstCode !== undefined && stream.rstCode !== h2.NGHTTP2_NO_ERROR,
-  };
+      const session = this.#session;
+      if (this.#hooks.quarantine) this.#hooks.quarantine(this.#unflushed, release);
+      else if (!session || session.destroyed) release();
+      else session.once('close', release);
+    }
+    stream.destroy();
+  }
 }
 
 export function createHttp1Sink(res: ServerResponse, hooks: Http1SinkHooks = {}): ResponseSink {

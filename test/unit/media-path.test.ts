@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { mediaUrl, parseMediaPath } from '../../server/media-path.ts';
+import { mediaUrl, parseMediaPath, parseMediaPathRemembered } from '../../server/media-path.ts';
 
 const ACCEPTED: readonly { raw: string; path: string }[] = [
   { raw: 'video.mp4', path: 'video.mp4' },
@@ -82,6 +82,22 @@ describe('parseMediaPath refuses', () => {
       assert.ok(result.reason.length > 0, 'a reason is given');
     });
   }
+});
+
+describe('parseMediaPathRemembered', () => {
+  it('answers every case as parseMediaPath does, asked once and asked again', () => {
+    for (const raw of [...ACCEPTED.map((c) => c.raw), ...REFUSED.map((c) => c.raw)]) {
+      assert.deepEqual(parseMediaPathRemembered(raw), parseMediaPath(raw), `first ${JSON.stringify(raw)}`);
+      assert.deepEqual(parseMediaPathRemembered(raw), parseMediaPath(raw), `again ${JSON.stringify(raw)}`);
+    }
+  });
+  it('stays right after more distinct paths than it keeps, and for paths too long to keep', () => {
+    for (let i = 0; i < 3000; i++) assert.deepEqual(parseMediaPathRemembered(`f${i}.mp4`), { ok: true, path: `f${i}.mp4` });
+    assert.deepEqual(parseMediaPathRemembered('%2e%2e/x'), parseMediaPath('%2e%2e/x'));
+    const long = `${'d/'.repeat(400)}clip.mp4`;
+    assert.deepEqual(parseMediaPathRemembered(long), { ok: true, path: long });
+    assert.deepEqual(parseMediaPathRemembered(`${long}/..`), parseMediaPath(`${long}/..`));
+  });
 });
 
 describe('mediaUrl', () => {
