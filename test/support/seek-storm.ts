@@ -40,6 +40,8 @@ export const prng = seededRandom;
 
 type SeekOutcome = 'cancelled' | 'complete' | 'retry' | `fail:${string}`;
 
+const SEEK_DEADLINE_MS = 30_000;
+
 export async function runSeekStorm(options: StormOptions): Promise<StormReport> {
   const report: StormReport = {
     seeks: 0,
@@ -124,9 +126,17 @@ function seekOnce(
     const settle = (outcome: SeekOutcome): void => {
       if (!settled) {
         settled = true;
+        clearTimeout(deadline);
         resolve(outcome);
       }
     };
+    // Every seek ends within SEEK_DEADLINE_MS, as a counted failure if need be: a stream that
+    // never closes must not leave the storm waiting with nothing alive (a bench run against
+    // fastify-static once ended with Node's "unsettled top-level await" there).
+    const deadline = setTimeout(() => {
+      settle('fail:deadline');
+      req.close(http2.constants.NGHTTP2_CANCEL);
+    }, SEEK_DEADLINE_MS);
     req.on('response', (headers) => {
       const expected = `bytes ${offset}-${options.size - 1}/${options.size}`;
       isResponseOk = headers[':status'] === 206 && headers['content-range'] === expected;
