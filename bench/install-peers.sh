@@ -81,12 +81,13 @@ if command -v ss >/dev/null 2>&1; then
 fi
 
 echo "install-peers: versions"
+# The first line of each; sed reads every line, so no program dies of SIGPIPE (pipefail: exit 141).
 /usr/sbin/nginx -v 2>&1 | sed 's/^/  /'
-/usr/bin/h2o --version 2>&1 | head -1 | sed 's/^/  /'
-/usr/bin/caddy version 2>&1 | head -1 | sed 's/^/  caddy /'
-/usr/bin/h2load --version 2>&1 | head -1 | sed 's/^/  /'
-/usr/sbin/haproxy -v 2>&1 | head -1 | sed 's/^/  /'
-/usr/bin/redis-server --version 2>&1 | head -1 | sed 's/^/  /'
+/usr/bin/h2o --version 2>&1 | sed -n '1s/^/  /p'
+/usr/bin/caddy version 2>&1 | sed -n '1s/^/  caddy /p'
+/usr/bin/h2load --version 2>&1 | sed -n '1s/^/  /p'
+/usr/sbin/haproxy -v 2>&1 | sed -n '1s/^/  /p'
+/usr/bin/redis-server --version 2>&1 | sed -n '1s/^/  /p'
 
 # The C range driver: build it now, so a compile error shows here rather than mid-bench.
 driver=$(bash "$(dirname "${BASH_SOURCE[0]}")/driver/build.sh")
