@@ -87,7 +87,7 @@ export class MemoryQuota implements ClientQuota {
     };
   }
 
-  /** Streams this process holds per client: what the Redis quota re-asserts after an outage. */
+  /** Streams this process holds per client (the entries a sweep keeps). */
   streamsByClient(): Map<string, number> {
     const out = new Map<string, number>();
     for (const [client, entry] of this.#clients) if (entry.streams > 0) out.set(client, entry.streams);

@@ -99,8 +99,6 @@ export class RedisQuota implements ClientQuota {
   readonly #held = new Map<string, number>();
   /** Clients whose count in Redis may be wrong (a release or admit Redis did not take). */
   readonly #dirty = new Set<string>();
-  #redisAdmits = 0;
-  #localAdmits = 0;
 
   constructor(options: RedisQuotaOptions) {
     this.#options = options;
@@ -113,11 +111,6 @@ export class RedisQuota implements ClientQuota {
     options.link.onStateChange((state) => {
       if (state === 'ready') for (const client of this.#held.keys()) this.#dirty.add(client);
     });
-  }
-
-  /** Admissions decided by Redis and by this instance alone (Redis down), for stats and tests. */
-  counts(): { readonly redis: number; readonly local: number } {
-    return { redis: this.#redisAdmits, local: this.#localAdmits };
   }
 
   async admit(client: string | undefined): Promise<Admission> {
@@ -134,7 +127,6 @@ export class RedisQuota implements ClientQuota {
           this.#options.heartbeatPrefix,
           STREAM_COUNTS_TTL_MS,
         );
-        this.#redisAdmits++;
         if (ok !== 1) return { ok: false, reason: reason === 'rate' ? 'rate' : 'streams', retryAfterSec: retryAfterSec ?? 1 };
         return this.#hold(client, true);
       } catch (err) {
@@ -144,7 +136,6 @@ export class RedisQuota implements ClientQuota {
         this.#options.log.debug({ err: (err as Error).message }, 'redis quota unavailable: judged by this instance');
       }
     }
-    this.#localAdmits++;
     const local = this.#local.admit(client);
     if (!local.ok) return local;
     const held = this.#hold(client, false);
