@@ -78,7 +78,7 @@ for (const peer of PEERS) {
     continue;
   }
   console.log(`== ${peer.name}`);
-  results.push({ peer: peer.name, kind: peer.kind, workloads: await benchPeer(peer) });
+  results.push({ peer: peer.name, kind: peer.kind, ...(peer.workloads ? { only: peer.workloads } : {}), workloads: await benchPeer(peer) });
 }
 
 const finishedAt = new Date();
@@ -109,6 +109,7 @@ async function benchPeer(peer: Peer): Promise<PeerResult['workloads']> {
   const rounds = quick ? 2 : 3;
   const record = async (name: WorkloadName, run: (handle: PeerHandle) => Promise<unknown>): Promise<void> => {
     if (onlyWorkloads && !onlyWorkloads.includes(name)) return;
+    if (peer.workloads && !peer.workloads.includes(name)) return;
     const handle = await peer.start(ctx);
     const started = Date.now();
     try {

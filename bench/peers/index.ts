@@ -4,10 +4,10 @@
 import { caddyPeer } from './caddy.ts';
 import { h2oPeer } from './h2o.ts';
 import { nginxPeer } from './nginx.ts';
-import { fastifyStaticPeer, koaSendPeer, respondWithFdPeer } from './node-scripts.ts';
+import { fastifyStaticPeer, koaSendPeer, nodeFloorPeer, respondWithFdPeer } from './node-scripts.ts';
 import { oursAutoReadPeer, oursPeer, oursSyncReadPeer } from './ours.ts';
 import type { Peer } from './peer.ts';
 
 export type { Peer, PeerAvailability, PeerContext, PeerHandle } from './peer.ts';
 
-export const PEERS: readonly Peer[] = [oursPeer, oursSyncReadPeer, oursAutoReadPeer, nginxPeer, h2oPeer, caddyPeer, respondWithFdPeer, fastifyStaticPeer, koaSendPeer];
+export const PEERS: readonly Peer[] = [oursPeer, oursSyncReadPeer, oursAutoReadPeer, nginxPeer, h2oPeer, caddyPeer, respondWithFdPeer, nodeFloorPeer, fastifyStaticPeer, koaSendPeer];

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { commandOutputLine, freeLoopbackPort, makePeerDir, startChild } from './child-process.ts';
 import type { Peer, PeerAvailability, PeerContext, PeerHandle } from './peer.ts';
+import type { WorkloadName } from '../results-table.ts';
 import { projectNodeBinary, projectRoot } from './project-node.ts';
 
 const peersDir = path.dirname(fileURLToPath(import.meta.url));
@@ -15,12 +16,14 @@ interface ScriptPeerSpec {
   readonly script: string;
   /** Packages the script imports beyond Node's own, checked by available(). */
   readonly packages: readonly string[];
+  readonly workloads?: readonly WorkloadName[];
 }
 
 function scriptPeer(spec: ScriptPeerSpec): Peer {
   return {
     name: spec.name,
     kind: 'node',
+    ...(spec.workloads ? { workloads: spec.workloads } : {}),
     async available(): Promise<PeerAvailability> {
       const missing = spec.packages.filter((p) => !existsSync(path.join(projectRoot, 'node_modules', p, 'package.json')));
       if (missing.length > 0) return { ok: false, reason: `${missing.join(', ')} not installed: npm install` };
@@ -63,3 +66,10 @@ function packageVersion(name: string): string {
 export const respondWithFdPeer = scriptPeer({ name: 'node-respondwithfd', script: 'respondwithfd-server.ts', packages: ['range-parser', 'mime-types'] });
 export const fastifyStaticPeer = scriptPeer({ name: 'fastify-static', script: 'fastify-static-server.ts', packages: ['fastify', '@fastify/static'] });
 export const koaSendPeer = scriptPeer({ name: 'koa-send', script: 'koa-send-server.ts', packages: ['koa', 'koa-send', 'range-parser'] });
+/** The floor under any node:http2 file server (node-floor-server.ts), on the range workloads only. */
+export const nodeFloorPeer = scriptPeer({
+  name: 'node-h2-floor',
+  script: 'node-floor-server.ts',
+  packages: [],
+  workloads: ['a-driver-1MiB', 'a-h2load-1MiB', 'a-node-1MiB', 'b-driver-64KiB', 'b-h2load-64KiB', 'b-node-64KiB'],
+});

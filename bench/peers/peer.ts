@@ -2,6 +2,8 @@
 // program (ours, a native server, or a small Node script) that serves a media root over
 // HTTP/2 + TLS on a loopback port, at `https://localhost:PORT/media/<file>`.
 
+import type { WorkloadName } from '../results-table.ts';
+
 /** A running peer. `stop()` is idempotent and resolves once the process (tree) is gone. */
 export interface PeerHandle {
   readonly name: string;
@@ -28,6 +30,8 @@ export type PeerAvailability = { readonly ok: true; readonly version?: string } 
 export interface Peer {
   readonly name: string;
   readonly kind: 'ours' | 'native' | 'node';
+  /** The workloads this peer runs, when not all: a floor measurement, not a server. */
+  readonly workloads?: readonly WorkloadName[];
   /** Whether the peer can run here, with the reason (and the install hint) when not. */
   available(): Promise<PeerAvailability>;
   start(ctx: PeerContext): Promise<PeerHandle>;
