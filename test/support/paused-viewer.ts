@@ -15,6 +15,8 @@ export interface PausedViewerOptions {
   readonly seeks: number;
   readonly readMaxBytes: number;
   readonly pauseMs: number;
+  /** A seek with no outcome after this long is cancelled and fails as 'deadline' (default 30 s). */
+  readonly seekDeadlineMs?: number;
   readonly seed?: number;
   /** End the run at the first failure (benchmarks: "seeks until the first refused stream"). */
   readonly stopAtFirstFailure?: boolean;
@@ -112,6 +114,18 @@ function pausedSeek(session: http2.ClientHttp2Session, options: PausedViewerOpti
     let corruptBytes = 0;
     let isPaused = false;
     let status = 0;
+    let isSettled = false;
+    const settle = (result: SeekResult): void => {
+      if (isSettled) return;
+      isSettled = true;
+      clearTimeout(deadline);
+      resolve(result);
+    };
+    // A server that never answers or never closes the stream must not hold the run forever.
+    const deadline = setTimeout(() => {
+      settle({ received, corruptBytes, failure: 'deadline' });
+      req.close(http2.constants.NGHTTP2_CANCEL);
+    }, options.seekDeadlineMs ?? 30_000);
     req.on('response', (h) => (status = Number(h[':status'])));
     req.on('data', (chunk: Buffer) => {
       const useful = chunk.subarray(0, Math.max(0, want - received));
@@ -131,12 +145,12 @@ function pausedSeek(session: http2.ClientHttp2Session, options: PausedViewerOpti
     req.on('close', () => {
       const code = req.rstCode ?? -1;
       const isOk = code === http2.constants.NGHTTP2_CANCEL || code === http2.constants.NGHTTP2_NO_ERROR;
-      if (isPaused && isOk) return resolve({ received, corruptBytes });
-      if (status !== 0 && status !== 206) return resolve({ received, corruptBytes, failure: `status-${status}` });
+      if (isPaused && isOk) return settle({ received, corruptBytes });
+      if (status !== 0 && status !== 206) return settle({ received, corruptBytes, failure: `status-${status}` });
       // Node's client reports a stream above GOAWAY's last-stream-id as REFUSED_STREAM; with no
       // response it was never processed. A REFUSED_STREAM after a response would be a failure.
       const isUnprocessed = code === http2.constants.NGHTTP2_REFUSED_STREAM && status === 0;
-      resolve({ received, corruptBytes, failure: isUnprocessed ? 'unprocessed' : `rst-${code}` });
+      settle({ received, corruptBytes, failure: isUnprocessed ? 'unprocessed' : `rst-${code}` });
     });
     req.on('error', () => {});
     req.end();

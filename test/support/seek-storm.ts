@@ -20,6 +20,13 @@ export interface StormOptions {
   readonly readMinBytes: number;
   readonly readMaxBytes: number;
   readonly seed?: number;
+  /** A seek with no outcome after this long is cancelled and counted as fail:deadline (default 30 s). */
+  readonly seekDeadlineMs?: number;
+  /**
+   * No seek starts after this long; those left are counted as fail:time-budget. Without it a
+   * server that answers no stream costs seeks x deadline / in-flight (3,000 seeks: 94 min).
+   */
+  readonly maxDurationMs?: number;
 }
 
 export interface StormReport {
@@ -65,8 +72,14 @@ export async function runSeekStorm(options: StormOptions): Promise<StormReport> 
 async function runViewer(options: StormOptions, report: StormReport, random: () => number): Promise<void> {
   let session = openSession(options, report);
   let remaining = options.seeksPerSession;
+  const stopAt = options.maxDurationMs === undefined ? Infinity : Date.now() + options.maxDurationMs;
   const worker = async (): Promise<void> => {
     while (remaining > 0) {
+      if (Date.now() >= stopAt) {
+        report.failures['fail:time-budget'] = (report.failures['fail:time-budget'] ?? 0) + remaining;
+        remaining = 0;
+        break;
+      }
       remaining--;
       const offset = Math.floor(random() * options.size);
       const readBytes = options.readMinBytes + Math.floor(random() * (options.readMaxBytes - options.readMinBytes));
@@ -136,7 +149,7 @@ function seekOnce(
     const deadline = setTimeout(() => {
       settle('fail:deadline');
       req.close(http2.constants.NGHTTP2_CANCEL);
-    }, SEEK_DEADLINE_MS);
+    }, options.seekDeadlineMs ?? SEEK_DEADLINE_MS);
     req.on('response', (headers) => {
       const expected = `bytes ${offset}-${options.size - 1}/${options.size}`;
       isResponseOk = headers[':status'] === 206 && headers['content-range'] === expected;
