@@ -32,6 +32,8 @@ export interface PeerResult {
   readonly skipped?: string;
   /** The workloads this peer runs, when not all (the node:http2 floor: the range workloads). */
   readonly only?: readonly WorkloadName[];
+  /** The peer's note for readers of the table (peer.ts). */
+  readonly note?: string;
   readonly workloads: Partial<Record<WorkloadName, WorkloadOutcome>>;
 }
 
@@ -119,13 +121,7 @@ export function renderMarkdown(bench: BenchResults): string {
       `| ${p.peer} | ${driverCell(p, 'a-driver-1MiB', (r) => withRatio(r.megabytesPerSec as number, driverBase('a-driver-1MiB', 'megabytesPerSec')))} | ${driverCell(p, 'b-driver-64KiB', (r) => withRatio(r.requestsPerSec as number, driverBase('b-driver-64KiB', 'requestsPerSec')))} | ${p99} | ${cell(p, 'a-h2load-1MiB', (r) => withRatio(r.megabytesPerSec as number, base('a-h2load-1MiB', 'megabytesPerSec')))} | ${cell(p, 'b-h2load-64KiB', (r) => withRatio(r.requestsPerSec as number, base('b-h2load-64KiB', 'requestsPerSec')))} | ${cell(p, 'a-node-1MiB', (r) => withRatio(r.megabytesPerSec as number, base('a-node-1MiB', 'megabytesPerSec')))} | ${cell(p, 'b-node-64KiB', (r) => withRatio(r.requestsPerSec as number, base('b-node-64KiB', 'requestsPerSec')))} |`,
     );
   }
-  const floor = bench.peers.find((p) => p.peer === 'node-h2-floor' && !p.skipped);
-  if (floor) {
-    lines.push(
-      '',
-      '`node-h2-floor` is no server but the floor under every node:http2 file server: one fs.read per range into a reused buffer, respond, write, nothing else (bench/peers/node-floor-server.ts). It runs the range workloads only.',
-    );
-  }
+  for (const p of bench.peers) if (p.note && !p.skipped) lines.push('', p.note);
   lines.push(
     '',
     'Seek storms: (c) the load tool, max-rate profile (each viewer seeks again as soon as it has read 16-128 KiB, no pacing), bytes verified; (d) 3,000 open-ended ranges on one connection, 16 in flight, each cancelled after 64 KiB (graceful GOAWAY + reconnect allowed); (e) a paused viewer seeking on one connection until the first refused stream (cap 2,000); (f) server RSS with 1,000 concurrent streams whose clients stopped reading.',

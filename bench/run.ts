@@ -78,7 +78,8 @@ for (const peer of PEERS) {
     continue;
   }
   console.log(`== ${peer.name}`);
-  results.push({ peer: peer.name, kind: peer.kind, ...(peer.workloads ? { only: peer.workloads } : {}), workloads: await benchPeer(peer) });
+  const about = { ...(peer.workloads ? { only: peer.workloads } : {}), ...(peer.note ? { note: peer.note } : {}) };
+  results.push({ peer: peer.name, kind: peer.kind, ...about, workloads: await benchPeer(peer) });
 }
 
 const finishedAt = new Date();

@@ -5,6 +5,8 @@
 // is caught as "..". Each refusal has its own status: malformed input is 400, an attempt to
 // climb out is 403, hidden entries are 404 (we do not confirm they exist).
 
+import { boundedMemo } from './bounded-memo.ts';
+
 export type MediaPathResult =
   | { readonly ok: true; readonly path: string }
   | { readonly ok: false; readonly status: 400 | 403 | 404; readonly reason: string };
@@ -31,23 +33,9 @@ export function parseMediaPath(rawPath: string): MediaPathResult {
 
 /**
  * parseMediaPath for the request path: players ask for the same few paths again and again, so
- * answers are kept, up to a bound (the table is emptied when full; long paths are not kept).
+ * answers are kept, up to a bound (long paths are not kept).
  */
-const remembered = new Map<string, MediaPathResult>();
-const REMEMBERED_MAX = 1024;
-const REMEMBERED_PATH_MAX_CHARS = 512;
-
-export function parseMediaPathRemembered(rawPath: string): MediaPathResult {
-  let parsed = remembered.get(rawPath);
-  if (parsed === undefined) {
-    parsed = parseMediaPath(rawPath);
-    if (rawPath.length <= REMEMBERED_PATH_MAX_CHARS) {
-      if (remembered.size >= REMEMBERED_MAX) remembered.clear();
-      remembered.set(rawPath, parsed);
-    }
-  }
-  return parsed;
-}
+export const parseMediaPathRemembered = boundedMemo(parseMediaPath, { maxEntries: 1024, maxKeyChars: 512 });
 
 function refuse(status: 400 | 403 | 404, reason: string): MediaPathResult {
   return { ok: false, status, reason };

@@ -17,6 +17,7 @@ interface ScriptPeerSpec {
   /** Packages the script imports beyond Node's own, checked by available(). */
   readonly packages: readonly string[];
   readonly workloads?: readonly WorkloadName[];
+  readonly note?: string;
 }
 
 function scriptPeer(spec: ScriptPeerSpec): Peer {
@@ -24,6 +25,7 @@ function scriptPeer(spec: ScriptPeerSpec): Peer {
     name: spec.name,
     kind: 'node',
     ...(spec.workloads ? { workloads: spec.workloads } : {}),
+    ...(spec.note ? { note: spec.note } : {}),
     async available(): Promise<PeerAvailability> {
       const missing = spec.packages.filter((p) => !existsSync(path.join(projectRoot, 'node_modules', p, 'package.json')));
       if (missing.length > 0) return { ok: false, reason: `${missing.join(', ')} not installed: npm install` };
@@ -72,4 +74,5 @@ export const nodeFloorPeer = scriptPeer({
   script: 'node-floor-server.ts',
   packages: [],
   workloads: ['a-driver-1MiB', 'a-h2load-1MiB', 'a-node-1MiB', 'b-driver-64KiB', 'b-h2load-64KiB', 'b-node-64KiB'],
+  note: '`node-h2-floor` is no server but the floor under every node:http2 file server: one fs.read per range into a reused buffer, respond, write, nothing else (bench/peers/node-floor-server.ts). It runs the range workloads only.',
 });

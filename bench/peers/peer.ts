@@ -32,6 +32,8 @@ export interface Peer {
   readonly kind: 'ours' | 'native' | 'node';
   /** The workloads this peer runs, when not all: a floor measurement, not a server. */
   readonly workloads?: readonly WorkloadName[];
+  /** What a reader of the table must know about this peer, printed under it. */
+  readonly note?: string;
   /** Whether the peer can run here, with the reason (and the install hint) when not. */
   available(): Promise<PeerAvailability>;
   start(ctx: PeerContext): Promise<PeerHandle>;

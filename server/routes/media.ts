@@ -9,6 +9,7 @@ import type { Context } from 'koa';
 import mime from 'mime-types';
 import { HttpError } from '../http/http-error.ts';
 import { parseMediaPathRemembered } from '../media-path.ts';
+import { boundedMemo } from '../bounded-memo.ts';
 import { clientAddressOf } from '../net/client-address.ts';
 import { contentRange, planRange } from '../range/range-plan.ts';
 import type { RangePlan, Representation } from '../range/range-plan.ts';
@@ -111,7 +112,7 @@ async function serveAdmitted(
     const nowSec = Math.floor(Date.now() / 1000);
     const texts = headerTextsOf(file.info);
     const rep = representationOf(file.info, texts, nowSec);
-    const plan = planRange(method, requestConditions(req), rep, { maxRangeParts: deps.maxRangeParts, nowSec });
+    const plan = planRange(method, requestConditions(req, range), rep, { maxRangeParts: deps.maxRangeParts, nowSec });
     const lastModified = rep.lastModifiedSec === texts.mtimeSec ? texts.lastModified : httpDate(rep.lastModifiedSec);
     // By the requested name: descriptors are shared per inode, so info.path may be an alias's.
     const type = contentTypeOf(path.slice(path.lastIndexOf('/') + 1));
@@ -215,19 +216,8 @@ function representationOf(info: FileInfo, texts: HeaderTexts, nowSec: number): R
   return { size: info.size, etag: texts.etag, lastModifiedSec: Math.min(texts.mtimeSec, nowSec) };
 }
 
-/** Content-Type by file name, looked up once per name; the table is emptied when full. */
-const contentTypes = new Map<string, string>();
-const CONTENT_TYPES_MAX = 1024;
-
-function contentTypeOf(name: string): string {
-  let type = contentTypes.get(name);
-  if (type === undefined) {
-    type = mime.contentType(name) || 'application/octet-stream';
-    if (contentTypes.size >= CONTENT_TYPES_MAX) contentTypes.clear();
-    contentTypes.set(name, type);
-  }
-  return type;
-}
+/** Content-Type by file name, looked up once per name. */
+const contentTypeOf = boundedMemo((name) => mime.contentType(name) || 'application/octet-stream', { maxEntries: 1024 });
 
 let dateCache = { sec: -1, text: '' };
 
@@ -237,9 +227,10 @@ function httpDate(sec: number): string {
   return dateCache.text;
 }
 
-function requestConditions(req: MediaRequest) {
+/** The request's preconditions; `range` as serveMediaRequest already read it. */
+function requestConditions(req: MediaRequest, range: string | undefined) {
   return {
-    range: req.header('range'),
+    range,
     ifRange: req.header('if-range'),
     ifMatch: req.header('if-match'),
     ifNoneMatch: req.header('if-none-match'),

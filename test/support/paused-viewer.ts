@@ -5,7 +5,7 @@
 
 import http2 from 'node:http2';
 import { countMismatches } from './fixtures.ts';
-import { prng } from './seek-storm.ts';
+import { prng, SEEK_DEADLINE_MS } from './seek-storm.ts';
 
 export interface PausedViewerOptions {
   readonly connect: () => http2.ClientHttp2Session;
@@ -15,7 +15,7 @@ export interface PausedViewerOptions {
   readonly seeks: number;
   readonly readMaxBytes: number;
   readonly pauseMs: number;
-  /** A seek with no outcome after this long is cancelled and fails as 'deadline' (default 30 s). */
+  /** A seek with no outcome after this long is cancelled and fails as 'deadline' (default SEEK_DEADLINE_MS). */
   readonly seekDeadlineMs?: number;
   readonly seed?: number;
   /** End the run at the first failure (benchmarks: "seeks until the first refused stream"). */
@@ -125,7 +125,7 @@ function pausedSeek(session: http2.ClientHttp2Session, options: PausedViewerOpti
     const deadline = setTimeout(() => {
       settle({ received, corruptBytes, failure: 'deadline' });
       req.close(http2.constants.NGHTTP2_CANCEL);
-    }, options.seekDeadlineMs ?? 30_000);
+    }, options.seekDeadlineMs ?? SEEK_DEADLINE_MS);
     req.on('response', (h) => (status = Number(h[':status'])));
     req.on('data', (chunk: Buffer) => {
       const useful = chunk.subarray(0, Math.max(0, want - received));

@@ -47,7 +47,8 @@ export const prng = seededRandom;
 
 type SeekOutcome = 'cancelled' | 'complete' | 'retry' | `fail:${string}`;
 
-const SEEK_DEADLINE_MS = 30_000;
+/** How long a seek may go without an outcome, unless the caller says otherwise. */
+export const SEEK_DEADLINE_MS = 30_000;
 
 export async function runSeekStorm(options: StormOptions): Promise<StormReport> {
   const report: StormReport = {
