@@ -23,6 +23,10 @@ export interface Config {
   readonly chunkBytes: number;
   readonly streamInflightBytes: number;
   readonly poolMaxBytes: number;
+  /** Most pooled bytes the responses of one connection may hold. */
+  readonly poolConnectionMaxBytes: number;
+  /** Most pooled bytes the responses of one client address (IPv6: /64) may hold. */
+  readonly poolClientMaxBytes: number;
   readonly maxConcurrentStreams: number;
   readonly sessionMemoryMiB: number;
   readonly sessionLeakRotateBytes: number;
@@ -75,7 +79,7 @@ export interface Config {
   readonly mediaProbe: boolean;
 }
 
-type Kind = 'port' | 'optional-port' | 'int' | 'string' | 'optional-path' | 'path' | 'log-level' | 'read-mode' | 'optional-secret' | 'on-off' | 'optional-redis-url';
+type Kind = 'port' | 'optional-port' | 'int' | 'optional-int' | 'string' | 'optional-path' | 'path' | 'log-level' | 'read-mode' | 'optional-secret' | 'on-off' | 'optional-redis-url';
 
 interface Setting {
   readonly env: string;
@@ -101,6 +105,8 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'CHUNK_BYTES', key: 'chunkBytes', kind: 'int', fallback: String(128 * 1024), min: 16 * 1024, max: 4 * 1024 * 1024, doc: 'Bytes read per chunk; also the pool slab size' },
   { env: 'STREAM_INFLIGHT_BYTES', key: 'streamInflightBytes', kind: 'int', fallback: String(256 * 1024), min: 16 * 1024, max: 64 * 1024 * 1024, doc: 'Bytes a stream may have written but not yet flushed' },
   { env: 'POOL_MAX_BYTES', key: 'poolMaxBytes', kind: 'int', fallback: String(64 * 1024 * 1024), min: 64 * 1024, max: 16 * 1024 * 1024 * 1024, doc: 'Hard cap on pooled buffer memory' },
+  { env: 'POOL_CONNECTION_MAX_BYTES', key: 'poolConnectionMaxBytes', kind: 'optional-int', min: 16 * 1024, max: 16 * 1024 * 1024 * 1024, doc: "Most pooled bytes one connection's responses may hold; past it they wait for their own writes to complete (unset: POOL_MAX_BYTES / 16, at least STREAM_INFLIGHT_BYTES)" },
+  { env: 'POOL_CLIENT_MAX_BYTES', key: 'poolClientMaxBytes', kind: 'optional-int', min: 16 * 1024, max: 16 * 1024 * 1024 * 1024, doc: "Most pooled bytes one client address's (IPv6: one /64's) responses may hold across its connections, at most half of POOL_MAX_BYTES: paused or hostile streams of one client never take the slabs others need (unset: POOL_MAX_BYTES / 4, at least the connection share)" },
   { env: 'MAX_CONCURRENT_STREAMS', key: 'maxConcurrentStreams', kind: 'int', fallback: '128', min: 1, max: 1000, doc: 'HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS' },
   { env: 'SESSION_MEMORY_MIB', key: 'sessionMemoryMiB', kind: 'int', fallback: '64', min: 4, max: 4096, doc: "Node's maxSessionMemory per HTTP/2 connection, in MiB" },
   { env: 'SESSION_LEAK_ROTATE_BYTES', key: 'sessionLeakRotateBytes', kind: 'int', fallback: String(16 * 1024 * 1024), min: 0, max: 4096 * 1024 * 1024, doc: 'Rotate a connection once peer resets left this many unflushed bytes' },
@@ -125,7 +131,7 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'HEADER_TIMEOUT_MS', key: 'headerTimeoutMs', kind: 'int', fallback: '10000', min: 100, max: 600_000, doc: 'A new connection must finish the TLS handshake and send the HTTP/2 preface, or its first HTTP/1.1 request head, within this' },
   { env: 'IDLE_TIMEOUT_MS', key: 'idleTimeoutMs', kind: 'int', fallback: '120000', min: 100, max: 86_400_000, doc: 'An HTTP/2 connection with no open stream for this long is closed gracefully (GOAWAY NO_ERROR); never while a request is being handled or answered' },
   { env: 'KEEP_ALIVE_TIMEOUT_MS', key: 'keepAliveTimeoutMs', kind: 'int', fallback: '5000', min: 100, max: 86_400_000, doc: 'An HTTP/1.1 connection with no request in progress for this long is closed' },
-  { env: 'STALLED_WRITE_TIMEOUT_MS', key: 'stalledWriteTimeoutMs', kind: 'int', fallback: '60000', min: 100, max: 86_400_000, doc: 'A response whose client took none of its unsent bytes for this long is cancelled (HTTP/2: RST_STREAM CANCEL; HTTP/1.1: connection closed); a paused video holds its stream until then' },
+  { env: 'STALLED_WRITE_TIMEOUT_MS', key: 'stalledWriteTimeoutMs', kind: 'int', fallback: '60000', min: 100, max: 86_400_000, doc: 'A response whose client took none of its unsent bytes for this long is cancelled (HTTP/2: RST_STREAM CANCEL; HTTP/1.1: connection closed); a paused video holds its stream (and one small slab) until then; while streams wait for a pool slab, a quarter of this' },
   { env: 'REDIS_URL', key: 'redisUrl', kind: 'optional-redis-url', doc: 'redis:// or rediss:// URL of the Redis that instances share the catalog, live stats and per-client limits through; unset: all in memory, for one instance. Never logged' },
   { env: 'REDIS_KEY_PREFIX', key: 'redisKeyPrefix', kind: 'string', fallback: 'seekable:', doc: 'Every Redis key and channel starts with this; one per deployment' },
   { env: 'REDIS_TIMEOUT_MS', key: 'redisTimeoutMs', kind: 'int', fallback: '250', min: 10, max: 10_000, doc: 'A Redis command not answered within this fails, and the request goes on with what this instance knows; while Redis is unreachable commands fail at once' },
@@ -162,6 +168,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly 
   }
   const out: Record<string, unknown> = {};
   for (const s of SETTINGS) out[s.key] = parseSetting(s, raw.get(s.env) ?? s.fallback);
+  // Unset shares follow the pool: a sixteenth per connection, a quarter per client.
+  const poolBytes = out.poolMaxBytes as number;
+  out.poolConnectionMaxBytes ??= Math.max(Math.floor(poolBytes / 16), out.streamInflightBytes as number);
+  out.poolClientMaxBytes ??= Math.max(Math.floor(poolBytes / 4), out.poolConnectionMaxBytes as number);
   const config = out as unknown as Config;
   if ((config.tlsCertPath === undefined) !== (config.tlsKeyPath === undefined)) {
     throw new ConfigError('TLS_CERT and TLS_KEY must be given together');
@@ -173,6 +183,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly 
     throw new ConfigError('STREAM_INFLIGHT_BYTES must be at least CHUNK_BYTES');
   }
   if (config.poolMaxBytes < config.chunkBytes) throw new ConfigError('POOL_MAX_BYTES must hold at least one chunk');
+  // The shares nest: a stream's in-flight bytes fit its connection's share, a connection's fit
+  // its client's, and the pool holds two clients' shares, so one client never has all of it.
+  if (config.poolConnectionMaxBytes < config.streamInflightBytes) {
+    throw new ConfigError('POOL_CONNECTION_MAX_BYTES must be at least STREAM_INFLIGHT_BYTES');
+  }
+  if (config.poolClientMaxBytes < config.poolConnectionMaxBytes) {
+    throw new ConfigError('POOL_CLIENT_MAX_BYTES must be at least POOL_CONNECTION_MAX_BYTES');
+  }
+  if (config.poolMaxBytes < 2 * config.poolClientMaxBytes) {
+    throw new ConfigError(`POOL_MAX_BYTES must be at least twice POOL_CLIENT_MAX_BYTES (${2 * config.poolClientMaxBytes}), got ${config.poolMaxBytes}`);
+  }
   // Node counts bytes queued on live streams against maxSessionMemory too: the budget must
   // hold every stream's in-flight bytes plus the leak we tolerate before rotating, or a busy
   // but healthy connection would start refusing streams.
@@ -199,7 +220,9 @@ function parseSetting(s: Setting, value: string | undefined): unknown {
       // Digits only: Number() would read " " as 0 (a random port) and "0x50" as 80.
       return /^\d+$/.test(value) && n <= 65535 ? n : bad('must be a port number 0-65535');
     }
+    case 'optional-int':
     case 'int': {
+      if (value === undefined && s.kind === 'optional-int') return undefined;
       const n = Number(value);
       const ok = /^\d+$/.test(value ?? '') && n >= (s.min ?? 0) && n <= (s.max ?? Number.MAX_SAFE_INTEGER);
       return ok ? n : bad(`must be a whole number from ${s.min} to ${s.max}`);

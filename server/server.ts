@@ -11,6 +11,7 @@ import type { Logger } from './log.ts';
 import { createMetrics } from './metrics.ts';
 import type { ServerMetrics } from './metrics.ts';
 import { BufferPool } from './streaming/buffer-pool.ts';
+import type { BufferPoolOptions } from './streaming/buffer-pool.ts';
 import type { CancelPolicy } from './streaming/response-sink.ts';
 import type { ReleasePolicy } from './streaming/send-body.ts';
 import { SessionGuard } from './http2/session-guard.ts';
@@ -49,6 +50,8 @@ export interface TestOverrides {
   readonly disableBodyOverflowGuard?: boolean;
   /** Negative control: Node answers Expect: 100-continue itself, before the upload route has checked anything. */
   readonly nodeAnswersContinue?: boolean;
+  /** Negative control: a pool with another sharing policy (test/support/global-fifo-pool.ts). */
+  readonly createPool?: (options: BufferPoolOptions) => BufferPool;
 }
 
 export interface RunningServer {
@@ -86,15 +89,25 @@ export async function startServer(config: Config, overrides: TestOverrides = {})
     readMode: config.readMode,
     onStaleUploadTemps: (removed) => log.warn({ removed, untouchedForMs: STALE_UPLOAD_TEMP_MS }, 'removed temporary upload files a crash left behind'),
   });
-  const pool = new BufferPool({
+  const poolOptions: BufferPoolOptions = {
     slabBytes: config.chunkBytes,
     maxBytes: config.poolMaxBytes,
+    connectionMaxBytes: config.poolConnectionMaxBytes,
+    clientMaxBytes: config.poolClientMaxBytes,
     poisonOnRelease: overrides.poisonOnRelease ?? false,
-  });
+  };
+  const pool = overrides.createPool?.(poolOptions) ?? new BufferPool(poolOptions);
   const metrics = createMetrics(pool, storage);
   const guards = new WeakMap<ServerHttp2Session, SessionGuard>();
   const activity = new ConnectionActivity();
-  const timeouts = new ConnectionTimeouts(config, { activity, registry: metrics.registry, log, isQuarantineOff: overrides.releaseAbandonedEarly });
+  const timeouts = new ConnectionTimeouts(config, {
+    activity,
+    registry: metrics.registry,
+    log,
+    isQuarantineOff: overrides.releaseAbandonedEarly,
+    isPoolUnderPressure: () => pool.stats().waiting > 0,
+    onWindowHoarding: (session) => floodDefence.penalise(session, 'window-hoarding'),
+  });
   const drain = new Drain(activity, log);
   const shared = new SharedState({ config, storage, metrics, pool, log, isDraining: () => drain.isShuttingDown });
   await shared.start();

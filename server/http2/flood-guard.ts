@@ -21,12 +21,15 @@
 // close(CANCEL), which waits for in-flight writes (destroy() would let a pooled slab be reused
 // while the socket still sends it), then Node's graceful close (#end).
 //
+// Window hoarding (streams held at window 0 that never take a byte) is found by the stalled-write
+// watch (lifecycle/stalled-writes.ts), which ends the connection here (FloodDefence.penalise).
+//
 // nghttp2 and Node end a connection themselves for the other floods (measured on Node 24.21,
 // nghttp2 1.70; README "Flood defence"); their session errors are counted here by reason and
 // penalise the client the same way.
 
 import { constants as h2 } from 'node:http2';
-import type { Http2SecureServer, Http2Server, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
+import type { Http2SecureServer, Http2Server, Http2Session, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 import type { Logger } from '../log.ts';
 import { isCancelledByServer } from '../streaming/response-sink.ts';
 import type { ServerMetrics } from '../metrics.ts';
@@ -56,6 +59,7 @@ export type PenaltyReason =
   | 'invalid-frames'
   | 'rejected-streams'
   | 'protocol-error'
+  | 'window-hoarding'
   | RefusalReason;
 
 export interface FloodGuardOptions {
@@ -147,6 +151,13 @@ export class FloodGuard {
 
   get earlyResets(): number {
     return this.#peerResets + this.#serverResets;
+  }
+
+  /** Ends the connection as a flood found elsewhere (window hoarding: lifecycle/stalled-writes.ts). */
+  endAsFlood(reason: PenaltyReason): void {
+    if (this.#isPenalised) return;
+    this.#penalise(reason);
+    this.#end();
   }
 
   #follow(stream: ServerHttp2Stream): void {
@@ -274,8 +285,15 @@ export interface FloodDefenceOptions {
 /** At most one log line per kind a second; the next one says how many were left out. */
 const LOG_INTERVAL_MS = 1000;
 
+export interface FloodDefence {
+  watch(server: Http2SecureServer | Http2Server): void;
+  /** Ends a session as a flood another guard found, and penalises its client. */
+  penalise(session: Http2Session, reason: PenaltyReason): void;
+}
+
 /** Connection limits and flood guards for every listener, one client table across them. */
-export function createFloodDefence(options: FloodDefenceOptions): { watch(server: Http2SecureServer | Http2Server): void } {
+export function createFloodDefence(options: FloodDefenceOptions): FloodDefence {
+  const guards = new WeakMap<Http2Session, FloodGuard>();
   const logLimited = rateLimitedLog(options.log);
   const penalise = (reason: PenaltyReason, fields: Record<string, unknown>): void => {
     options.metrics.floodPenalties.inc({ reason });
@@ -290,7 +308,7 @@ export function createFloodDefence(options: FloodDefenceOptions): { watch(server
     watch(server) {
       clients.watch(server);
       server.on('session', (session: ServerHttp2Session) => {
-        new FloodGuard(session, {
+        const guard = new FloodGuard(session, {
           earlyResetBurst: options.earlyResetBurst,
           earlyResetRatePerSec: options.earlyResetRatePerSec,
           onPenalty: (reason, figures) => {
@@ -298,7 +316,11 @@ export function createFloodDefence(options: FloodDefenceOptions): { watch(server
             if (isClientPenalised(reason)) clients.penalise(figures.client);
           },
         });
+        guards.set(session, guard);
       });
+    },
+    penalise(session, reason) {
+      guards.get(session)?.endAsFlood(reason);
     },
   };
 }

@@ -71,7 +71,11 @@ class Http2MediaRequest implements MediaRequest, ResponseLine {
     return Array.isArray(value) ? value.join(', ') : value;
   }
 
-  /** Looked up when asked (the per-client quota), not for every request. */
+  get connection(): object | undefined {
+    return this.#stream.session;
+  }
+
+  /** Looked up when asked (the per-client quota, a new connection's pool share), not for every request. */
   get client(): string | undefined {
     return clientAddressOf(this.#stream.session?.socket);
   }

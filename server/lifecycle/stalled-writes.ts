@@ -23,8 +23,14 @@
 //   from our memory after that).
 // If no ACK comes within `stuckMs`, the connection is dead: its TCP socket is destroyed (Node's
 // session.destroy() would itself wait for the stuck write).
+//
+// Stalled streams hold pool slabs (docs/slab-policy.md). While other streams wait for one, the
+// timeout is a quarter as long. And a connection with HOARDING_STREAMS streams that step 1
+// closed before any of their writes was called back is reported as window hoarding (the flood
+// guard ends it and penalises its client): its client reads its socket (the RST went out at
+// once) but never opened those streams' windows, which no player does.
 
-import type { ServerHttp2Session } from 'node:http2';
+import type { Http2Session, ServerHttp2Session } from 'node:http2';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { WatchedWrites, WriteWatch } from '../streaming/response-sink.ts';
@@ -43,9 +49,26 @@ export interface StalledWritesOptions {
   /** Quarantined bytes held (positive) or released (negative). */
   readonly onQuarantinedBytes?: (delta: number) => void;
   readonly onStuckConnection?: () => void;
+  /**
+   * True while streams wait for a pool slab: stalled writes hold slabs others need, so they are
+   * cancelled after stalledMs / PRESSURE_DIVISOR instead.
+   */
+  readonly isUnderPressure?: () => boolean;
+  /**
+   * A session had HOARDING_STREAMS streams closed by step 1 that never took a byte: its client
+   * reads its socket but kept those streams' windows shut (a browser's paused video has taken
+   * its first window before it stalls; a client that stopped reading its socket leaves step 1
+   * unfinished and is not counted).
+   */
+  readonly onWindowHoarding?: (session: Http2Session) => void;
   /** Negative control only: abandoned streams release their chunks on Node's early callbacks. */
   readonly isQuarantineOff?: boolean;
 }
+
+/** Under pool pressure a stalled write is cancelled this many times sooner. */
+export const PRESSURE_DIVISOR = 4;
+/** Never-flowed stalled streams on one session that make it a window hoarder. */
+export const HOARDING_STREAMS = 8;
 
 interface Watched {
   flushedWrites: number;
@@ -58,6 +81,8 @@ export class StalledWrites implements WriteWatch {
   readonly #sweepMs: number;
   readonly #watched = new Map<WatchedWrites, Watched>();
   readonly #quarantines = new WeakMap<ServerHttp2Session, SessionQuarantine>();
+  /** Per session: stalled streams cancelled before any of their writes completed. */
+  readonly #neverFlowed = new WeakMap<Http2Session, number>();
   #sweeper: NodeJS.Timeout | undefined;
 
   constructor(options: StalledWritesOptions) {
@@ -80,7 +105,14 @@ export class StalledWrites implements WriteWatch {
       this.#sweeper = setInterval(() => this.#sweep(), this.#sweepMs);
       this.#sweeper.unref();
     }
-    return () => this.#watched.delete(writes);
+    return () => {
+      const state = this.#watched.get(writes);
+      this.#watched.delete(writes);
+      // Closed by step 1 with no write ever called back: the RST went out at once, so the
+      // socket was not stuck; the client's window was the only thing that never moved.
+      // (Cancelling calls the queued writes back: what counts is none before the cancel.)
+      if (state?.cancelledAt !== undefined && state.flushedWrites === 0 && writes.session) this.#noteNeverFlowed(writes.session);
+    };
   }
 
   /** An abandoned stream's unflushed chunks; `release` runs once no socket write can reference them. */
@@ -93,9 +125,16 @@ export class StalledWrites implements WriteWatch {
     quarantine.hold(bytes, release);
   }
 
+  #noteNeverFlowed(session: Http2Session): void {
+    const count = (this.#neverFlowed.get(session) ?? 0) + 1;
+    this.#neverFlowed.set(session, count);
+    if (count === HOARDING_STREAMS) this.#options.onWindowHoarding?.(session);
+  }
+
   #sweep(): void {
     const now = performance.now();
-    const { stalledMs, abandonAfterMs } = this.#options;
+    const { abandonAfterMs } = this.#options;
+    const stalledMs = this.#options.isUnderPressure?.() ? this.#options.stalledMs / PRESSURE_DIVISOR : this.#options.stalledMs;
     for (const [writes, state] of this.#watched) {
       if (state.cancelledAt !== undefined) {
         if (now - state.cancelledAt < abandonAfterMs) continue;

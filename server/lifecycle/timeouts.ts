@@ -23,7 +23,7 @@
 // arriving after that long, an upload in progress included. headersTimeout is set to
 // HEADER_TIMEOUT_MS as a backstop (Node checks it every 30 s).
 
-import type { Http2SecureServer, Http2Server, ServerHttp2Session } from 'node:http2';
+import type { Http2SecureServer, Http2Server, Http2Session, ServerHttp2Session } from 'node:http2';
 import type { Socket } from 'node:net';
 import { Counter, Gauge } from 'prom-client';
 import type { Registry } from 'prom-client';
@@ -43,6 +43,10 @@ export interface ConnectionTimeoutsDeps {
   readonly log: Logger;
   /** Negative control only: abandoned streams release their chunks on Node's early callbacks. */
   readonly isQuarantineOff?: boolean | undefined;
+  /** Streams wait for a pool slab: stalled writes are cancelled sooner (stalled-writes.ts). */
+  readonly isPoolUnderPressure?: () => boolean;
+  /** A session whose client holds streams at window 0 without ever taking a byte (stalled-writes.ts). */
+  readonly onWindowHoarding?: (session: Http2Session) => void;
 }
 
 /** Step 1 of a stalled cancel may take this long to close the stream before step 2. */
@@ -106,6 +110,8 @@ export class ConnectionTimeouts {
       onQuarantinedBytes: (delta) => quarantined.inc(delta),
       onStuckConnection: () => this.#count('stuck-connection'),
       isQuarantineOff: deps.isQuarantineOff ?? false,
+      ...(deps.isPoolUnderPressure ? { isUnderPressure: deps.isPoolUnderPressure } : {}),
+      ...(deps.onWindowHoarding ? { onWindowHoarding: deps.onWindowHoarding } : {}),
     });
     activity.subscribe({
       onBusy: (connection) => this.#onBusy(connection),

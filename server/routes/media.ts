@@ -18,7 +18,8 @@ import { createHttp1Sink, createHttp2Sink } from '../streaming/response-sink.ts'
 import type { CancelPolicy, ResponseSink } from '../streaming/response-sink.ts';
 import { sendBody } from '../streaming/send-body.ts';
 import type { BodySegment, SendLimits, SendResult } from '../streaming/send-body.ts';
-import type { BufferPool } from '../streaming/buffer-pool.ts';
+import type { BufferPool, SlabSource } from '../streaming/buffer-pool.ts';
+import { clientKey } from '../lifecycle/client-limits.ts';
 import type { SessionGuard } from '../http2/session-guard.ts';
 import type { StalledWrites } from '../lifecycle/stalled-writes.ts';
 import type { ServerMetrics } from '../metrics.ts';
@@ -61,6 +62,8 @@ export interface MediaRequest {
   readonly startedAt: bigint;
   /** The client's address (net/client-address.ts); undefined once its socket is gone. */
   readonly client: string | undefined;
+  /** What the connection's pool share is kept on: the HTTP/2 session or the HTTP/1.1 socket. */
+  readonly connection: object | undefined;
 }
 
 /**
@@ -132,7 +135,7 @@ async function serveAdmitted(
       // The head goes out with the first chunk (send-body.ts); a read failing before it is
       // thrown, and answered as a 500.
       const head = { status: plan.status, headers };
-      const result = await sendBody(sink, file, segments, deps.pool, deps.limits, { head, onFirstWrite: firstByte });
+      const result = await sendBody(sink, file, segments, slabsFor(req, deps.pool), deps.limits, { head, onFirstWrite: firstByte });
       return { status: plan.status, range, result };
     } finally {
       deps.metrics.activeStreams.dec();
@@ -141,6 +144,16 @@ async function serveAdmitted(
     // Every read has completed once sendBody returns; pending writes hold slabs, not the fd.
     file.close();
   }
+}
+
+/** The pool as this request's connection and client may use it (buffer-pool.ts, "Shares"). */
+function slabsFor(req: MediaRequest, pool: BufferPool): SlabSource {
+  const connection = req.connection;
+  if (!connection) return pool; // the connection is gone: the sink refuses every write anyway
+  return pool.shareOf(connection, () => {
+    const address = req.client;
+    return address === undefined ? undefined : clientKey(address);
+  });
 }
 
 /** The Koa adapter: HTTP/1.1 (and HTTP/2 when the fast path in http2/media-stream.ts is off). */
@@ -152,11 +165,18 @@ export function mediaRoute(deps: MediaRouteDeps) {
       header: (name) => ctx.get(name) || undefined,
       startedAt: ctx.state.startedAt as bigint,
       client: clientAddressOf(ctx.req.socket),
+      connection: connectionOf(ctx),
     };
     const outcome = await serveMediaRequest(request, sinkFor(ctx, deps), deps);
     ctx.respond = false;
     ctx.state.media = outcome;
   };
+}
+
+function connectionOf(ctx: Context): object | undefined {
+  const req = ctx.req as Http2ServerRequest | typeof ctx.req;
+  if ('stream' in req && req.stream) return req.stream.session;
+  return ctx.req.socket ?? undefined;
 }
 
 function sinkFor(ctx: Context, deps: MediaRouteDeps): ResponseSink {

@@ -32,6 +32,8 @@ export type CancelPolicy = 'close' | 'destroy';
 
 /** What the stalled-write watch (lifecycle/stalled-writes.ts) sees of a sink with writes out. */
 export interface WatchedWrites {
+  /** The HTTP/2 session the response is on; undefined for HTTP/1.1 (no flow-control windows). */
+  readonly session: Http2Session | undefined;
   readonly unflushedBytes: number;
   /** Writes called back so far: unchanged while bytes are unflushed means no progress. */
   readonly flushedWrites: number;
@@ -72,6 +74,11 @@ export interface ResponseSink {
   /** Resolves once the sink is closed for good (stream closed, socket gone). */
   readonly closed: Promise<void>;
   readonly unflushedBytes: number;
+  /**
+   * Bytes the client lets a new response send before it must grant more: an HTTP/2 peer's
+   * SETTINGS_INITIAL_WINDOW_SIZE; Infinity for HTTP/1.1, where TCP alone holds writes back.
+   */
+  readonly peerWindowBytes: number;
   /** True when the client cancelled (RST_STREAM from the peer, or the socket went away). */
   isClientReset(): boolean;
 }
@@ -146,6 +153,8 @@ export function createHttp2Sink(stream: ServerHttp2Stream, hooks: Http2SinkHooks
 }
 
 const RESOLVED = Promise.resolve();
+/** RFC 9113 6.5.2: SETTINGS_INITIAL_WINDOW_SIZE until the peer says otherwise. */
+const DEFAULT_INITIAL_WINDOW = 65_535;
 const ignoreError = (): void => {};
 
 /**
@@ -203,6 +212,15 @@ class Http2Sink implements ResponseSink, WatchedWrites {
 
   get flushedWrites(): number {
     return this.#flushedWrites;
+  }
+
+  get session(): Http2Session | undefined {
+    return this.#session;
+  }
+
+  get peerWindowBytes(): number {
+    // Node keeps the peer's settings on the JS side: reading them costs ~15 ns.
+    return this.#session?.remoteSettings.initialWindowSize ?? DEFAULT_INITIAL_WINDOW;
   }
 
   isGone(): boolean {
@@ -311,6 +329,7 @@ export function createHttp1Sink(res: ServerResponse, hooks: Http1SinkHooks = {})
   };
   // Destroying the socket always closes the response: there is no second step to take.
   const watchedWrites = (): WatchedWrites => ({
+    session: undefined,
     get unflushedBytes() {
       return unflushed;
     },
@@ -348,6 +367,7 @@ export function createHttp1Sink(res: ServerResponse, hooks: Http1SinkHooks = {})
     get unflushedBytes() {
       return unflushed;
     },
+    peerWindowBytes: Infinity,
     isClientReset: () => !cancelledLocally && !res.writableFinished,
   };
 }

@@ -140,8 +140,11 @@ describe('seek storm (node:http2 client, byte-exact)', () => {
       });
       const responseLines = quiet.logLines.filter((l) => l.msg === 'media response' || l.msg === 'media response cancelled');
       assert.equal(report.cancelled + report.readToEnd, 200);
-      // Only completed responses are logged at info; a cancel is routine (debug).
-      assert.ok(responseLines.length <= report.readToEnd + report.retried, `${responseLines.length} response lines`);
+      // Only completed responses are logged at info; a cancel is routine (debug). A response
+      // near the end of the file can be complete on the server (every byte handed over) before
+      // the client's cancel arrives, so the bound is loose: 200 cancels must not give 200 lines.
+      assert.ok(responseLines.every((l) => l.msg === 'media response' && l.ended === 'complete'), 'no cancelled response at info');
+      assert.ok(responseLines.length <= report.readToEnd + report.retried + 10, `${responseLines.length} response lines`);
       assert.ok(!quiet.logLines.some((l) => JSON.stringify(l).includes('    at ')), 'no stack traces');
       await assertNoLeaks(quiet);
     } finally {

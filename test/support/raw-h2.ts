@@ -43,6 +43,8 @@ export interface RawH2Options {
   initialStreamWindow?: number;
   /** Connection window we raise to at start (WINDOW_UPDATE on stream 0). Default 16 MiB. */
   connectionWindow?: number;
+  /** Source address (e.g. 127.0.0.50, to be another client on loopback). */
+  localAddress?: string;
 }
 
 export interface RawH2Events {
@@ -88,7 +90,7 @@ export class RawH2Connection extends EventEmitter<EventArgs> {
   lastGoaway?: { lastStreamId: number; errorCode: number; debug: Buffer };
 
   private readonly socket: net.Socket;
-  private readonly options: Required<Omit<RawH2Options, 'servername'>>;
+  private readonly options: Required<Omit<RawH2Options, 'servername' | 'localAddress'>>;
   private readonly hpack = new HpackDecoder();
   private readonly streams = new Map<number, StreamState>();
   private readonly pings = new Map<string, { sentAt: number; resolve(rtt: number): void; reject(err: Error): void }>();
@@ -134,12 +136,13 @@ export class RawH2Connection extends EventEmitter<EventArgs> {
       ? tls.connect({
           host: options.host,
           port: options.port,
+          ...(options.localAddress ? { localAddress: options.localAddress } : {}),
           ALPNProtocols: ['h2'],
           rejectUnauthorized: false,
           // SNI with an IP literal is not allowed (RFC 6066), so only send names.
           servername: options.servername ?? (net.isIP(options.host) ? undefined : options.host),
         })
-      : net.connect({ host: options.host, port: options.port });
+      : net.connect({ host: options.host, port: options.port, ...(options.localAddress ? { localAddress: options.localAddress } : {}) });
     let conn: RawH2Connection;
     try {
       conn = new RawH2Connection(socket, options);

@@ -1,4 +1,4 @@
-// BufferPool: hard cap, slab reuse, FIFO waiting without barging, abort, the lease state
+// BufferPool: hard cap, slab sizes, shares per connection and client, waiting without barging, abort, the lease state
 // machine and its premature-release count, poisoning, close. Every test ends with no slab in
 // use and nobody waiting.
 
@@ -42,7 +42,7 @@ afterEach(() => {
     const stats = pool.stats();
     assert.equal(stats.inUse, 0, 'every lease released');
     assert.equal(stats.waiting, 0, 'nobody left waiting');
-    assert.ok(stats.allocatedSlabs <= stats.capacitySlabs, 'never above the cap');
+    assert.ok(stats.allocatedBytes <= stats.capacityBytes, 'never above the cap');
   }
 });
 
@@ -68,13 +68,19 @@ describe('BufferPool capacity', () => {
         { ...pool.stats(), highWater: 0 },
         {
           slabBytes: c.slabBytes,
+          minSlabBytes: Math.min(16 * 1024, c.slabBytes),
+          capacityBytes: c.maxBytes,
           capacitySlabs: c.capacity,
           allocatedSlabs: c.capacity,
+          allocatedBytes: c.capacity * c.slabBytes,
           inUse: c.capacity,
+          inUseBytes: c.capacity * c.slabBytes,
           free: 0,
           highWater: 0,
+          highWaterBytes: c.capacity * c.slabBytes,
           waiting: 0,
           waitsTotal: 0,
+          shareRefusals: 0,
           prematureReleases: 0,
         },
       );
@@ -489,4 +495,115 @@ describe('BufferPool options', () => {
       assert.throws(() => new BufferPool(c.options), RangeError);
     });
   }
+});
+
+describe('BufferPool slab sizes', () => {
+  const KiB = 1024;
+  it('leases the smallest size that holds the request, 16 KiB up to slabBytes', () => {
+    const pool = new BufferPool({ slabBytes: 128 * KiB, maxBytes: 1024 * KiB });
+    pools.push(pool);
+    const cases: readonly [number, number][] = [
+      [1, 16 * KiB],
+      [16 * KiB, 16 * KiB],
+      [16 * KiB + 1, 32 * KiB],
+      [65_535, 64 * KiB],
+      [100 * KiB, 128 * KiB],
+      [4 * 1024 * KiB, 128 * KiB],
+    ];
+    for (const [asked, got] of cases) {
+      const lease = pool.tryAcquire(asked);
+      assert.equal(lease?.buffer.length, got, `asked ${asked}`);
+      lease!.release();
+    }
+  });
+
+  it('caps bytes, not slabs, and drops free slabs of one size to make room for another', () => {
+    const pool = new BufferPool({ slabBytes: 64 * KiB, maxBytes: 64 * KiB });
+    pools.push(pool);
+    mustAcquire(pool).release();
+    assert.equal(pool.stats().allocatedBytes, 64 * KiB);
+    const small = [pool.tryAcquire(1)!, pool.tryAcquire(1)!, pool.tryAcquire(1)!, pool.tryAcquire(1)!];
+    assert.ok(small.every((l) => l?.buffer.length === 16 * KiB));
+    assert.equal(pool.tryAcquire(1), undefined, '4 x 16 KiB fill 64 KiB');
+    assert.equal(pool.stats().allocatedBytes, 64 * KiB, 'the free 64 KiB slab was dropped for them');
+    for (const lease of small) lease.release();
+  });
+});
+
+describe('BufferPool shares', () => {
+  const KiB = 1024;
+  const sharedPool = (options: Partial<BufferPoolOptions> = {}): BufferPool => {
+    const pool = new BufferPool({ slabBytes: 16 * KiB, maxBytes: 256 * KiB, connectionMaxBytes: 32 * KiB, clientMaxBytes: 64 * KiB, ...options });
+    pools.push(pool);
+    return pool;
+  };
+  const takeAll = (take: () => Lease | undefined): Lease[] => {
+    const leases: Lease[] = [];
+    for (let lease = take(); lease; lease = take()) leases.push(lease);
+    return leases;
+  };
+
+  it('a connection holds at most its share, a client at most its share, others are not touched', () => {
+    const pool = sharedPool();
+    const [a1, a2, a3, b1] = [{}, {}, {}, {}];
+    const shareA1 = pool.shareOf(a1, () => '10.0.0.1');
+    const held = takeAll(() => shareA1.tryAcquire(1));
+    assert.equal(held.length, 2, 'connection share: 32 KiB');
+    held.push(...takeAll(() => pool.shareOf(a2, () => '10.0.0.1').tryAcquire(1)));
+    held.push(...takeAll(() => pool.shareOf(a3, () => '10.0.0.1').tryAcquire(1)));
+    assert.equal(held.length, 4, 'client share: 64 KiB over three connections');
+    assert.ok(pool.stats().shareRefusals >= 3);
+    const other = takeAll(() => pool.shareOf(b1, () => '10.0.0.2').tryAcquire(1));
+    assert.equal(other.length, 2, 'another client still gets its connection share');
+    for (const lease of [...held, ...other]) lease.release();
+    assert.equal(shareA1.bytes, 0);
+    assert.equal(shareA1.client.bytes, 0);
+  });
+
+  it('a released slab goes to the waiting client that holds the least, not the oldest waiter', async () => {
+    const pool = sharedPool({ maxBytes: 64 * KiB, connectionMaxBytes: 64 * KiB, clientMaxBytes: 64 * KiB });
+    const heavy = pool.shareOf({}, () => 'heavy');
+    const light = pool.shareOf({}, () => 'light');
+    const heavyHeld = takeAll(() => heavy.tryAcquire(1));
+    assert.equal(heavyHeld.length, 4, 'heavy holds the whole pool');
+    const heavyWaits = heavy.acquire();
+    const lightWaits = light.acquire();
+    heavyHeld.pop()!.release();
+    assert.equal(await isSettled(lightWaits), true, 'light (holding nothing) is served first');
+    assert.equal(await isSettled(heavyWaits), false);
+    heavyHeld.pop()!.release();
+    assert.equal(await isSettled(heavyWaits), true, 'then heavy');
+    for (const lease of [...heavyHeld, await lightWaits, await heavyWaits]) lease.release();
+  });
+
+  it('a waiter whose connection is at its share does not hold up another connection', async () => {
+    const pool = sharedPool({ maxBytes: 64 * KiB, connectionMaxBytes: 32 * KiB, clientMaxBytes: 64 * KiB });
+    const full = pool.shareOf({}, () => 'c');
+    const fullHeld = takeAll(() => full.tryAcquire(1));
+    const other = pool.shareOf({}, () => 'd');
+    const otherHeld = takeAll(() => other.tryAcquire(1));
+    assert.equal(fullHeld.length + otherHeld.length, 4, 'the pool is full');
+    const fullWaits = full.acquire(); // at its share: only its own releases can serve it
+    const third = pool.shareOf({}, () => 'e');
+    const thirdWaits = third.acquire();
+    otherHeld.pop()!.release();
+    assert.equal(await isSettled(thirdWaits), true, 'served although an older waiter exists');
+    assert.equal(await isSettled(fullWaits), false, 'still at its share');
+    fullHeld.pop()!.release();
+    assert.equal(await isSettled(fullWaits), true, 'its own release serves it');
+    for (const lease of [...fullHeld, ...otherHeld, await thirdWaits, await fullWaits]) lease.release();
+  });
+
+  it('forgets a client once it holds nothing and waits for nothing', () => {
+    const pool = sharedPool();
+    const share = pool.shareOf({}, () => 'gone');
+    const lease = share.tryAcquire(1)!;
+    const client = share.client;
+    lease.release();
+    assert.equal(client.isDetached, true);
+    const again = share.tryAcquire(1)!;
+    assert.notEqual(share.client, client, 'a new record once needed again');
+    assert.equal(share.client.bytes, 16 * KiB);
+    again.release();
+  });
 });
