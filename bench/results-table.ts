@@ -16,11 +16,12 @@ export const WORKLOAD_NAMES = [
   'd-cancel-3000',
   'e-paused-viewer',
   'f-stalled-memory',
+  'f-stalled-10k',
 ] as const;
 
 export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
 
-const STORM_WORKLOADS: readonly WorkloadName[] = ['c-seek-storm', 'd-cancel-3000', 'e-paused-viewer', 'f-stalled-memory'];
+const STORM_WORKLOADS: readonly WorkloadName[] = ['c-seek-storm', 'd-cancel-3000', 'e-paused-viewer', 'f-stalled-memory', 'f-stalled-10k'];
 
 export type WorkloadOutcome =
   | { readonly ok: true; readonly result: unknown; readonly ms: number }
@@ -97,6 +98,43 @@ function failuresText(failures: unknown): string {
   return entries.length === 0 ? '0' : entries.map(([k, n]) => `${k}: ${n}`).join(', ');
 }
 
+const count = (n: unknown): string => (typeof n === 'number' ? n.toLocaleString('en-US') : '-');
+const mib = (n: unknown): string => (typeof n === 'number' ? `${Math.round(n / 2 ** 20)} MiB` : '-');
+
+/**
+ * (f) and f-stalled-10k: the server's peak RSS (idle), how many of the stalled streams it
+ * answered, and whatever kept streams or connections from opening (a per-address connection
+ * limit, a lower SETTINGS_MAX_CONCURRENT_STREAMS) or ended them. Fields an older results file
+ * lacks show as "-".
+ */
+function stalledText(r: Row): string {
+  const notes: string[] = [];
+  const wanted = r.connectionsWanted as number | undefined;
+  const opened = r.connectionsOpened as number | undefined;
+  if (wanted !== undefined && opened !== undefined && opened < wanted) {
+    notes.push(`${count(opened)} of ${count(wanted)} connections opened (${failuresText(r.connectFailures)})`);
+  }
+  const limit = r.serverMaxConcurrentStreams as number | undefined;
+  if (limit !== undefined && wanted && (r.streamsWanted as number) / wanted > limit) notes.push(`server allows ${count(limit)} streams per connection`);
+  if ((r.refusedOrReset as number) > 0) notes.push(`${count(r.refusedOrReset)} streams reset`);
+  if ((r.connectionsClosedByServer as number) > 0) notes.push(`${count(r.connectionsClosedByServer)} connections closed by the server`);
+  if (failuresText(r.goaways) !== '0') notes.push(`GOAWAY ${failuresText(r.goaways)}`);
+  const answered = `${count(r.streamsAnswered)} of ${count(r.streamsOpened)} answered`;
+  return `${mib(r.peakRssBytes)} (${mib(r.idleRssBytes)}), ${answered}${notes.length > 0 ? `; ${notes.join(', ')}` : ''}`;
+}
+
+/** The fresh viewer's slowest 1 MiB fetch while the streams stall, or its failure. */
+function viewerText(r: Row): string {
+  const slowest = r.slowestViewer as { viewerMs?: number; viewerFailed?: string } | undefined;
+  if (!slowest) return '-';
+  if (slowest.viewerFailed !== undefined) {
+    const fetches = (r.viewers as { viewerFailed?: string }[] | undefined) ?? [];
+    const failed = fetches.filter((f) => f.viewerFailed !== undefined).length;
+    return `failed ${failed} of ${fetches.length}: ${slowest.viewerFailed.slice(0, 60)}`;
+  }
+  return slowest.viewerMs === undefined ? '-' : `${slowest.viewerMs.toFixed(0)} ms`;
+}
+
 export function renderMarkdown(bench: BenchResults): string {
   const nginx = bench.peers.find((p) => p.peer === 'nginx');
   const base = (name: WorkloadName, key: string): number | undefined =>
@@ -124,17 +162,17 @@ export function renderMarkdown(bench: BenchResults): string {
   for (const p of bench.peers) if (p.note && !p.skipped) lines.push('', p.note);
   lines.push(
     '',
-    'Seek storms: (c) the load tool, max-rate profile (each viewer seeks again as soon as it has read 16-128 KiB, no pacing), bytes verified; (d) 3,000 open-ended ranges on one connection, 16 in flight, each cancelled after 64 KiB (graceful GOAWAY + reconnect allowed); (e) a paused viewer seeking on one connection until the first refused stream (cap 2,000); (f) server RSS with 1,000 concurrent streams whose clients stopped reading.',
+    'Seek storms: (c) the load tool, max-rate profile (each viewer seeks again as soon as it has read 16-128 KiB, no pacing), bytes verified, and the connections its 8 viewers opened (a server that rotates connections makes them reconnect); (d) 3,000 open-ended ranges on one connection, 16 in flight, each cancelled after 64 KiB (graceful GOAWAY + reconnect allowed); (e) a paused viewer seeking on one connection until the first refused stream (cap 2,000); (f) 1,000 concurrent streams (10 connections x 100) whose clients stopped reading after the first 64 KiB, and (f-10k) 10,000 (100 x 100), all from 127.0.0.1: server RSS, peak (idle), the streams it answered of those opened, and, while they stall, a fresh viewer from 127.0.0.2 fetching a 1 MiB range three times, each on a new connection (connect to last byte, every byte verified, 10 s deadline): the slowest of the three.',
     '',
-    '| Peer | (c) max-rate seeks/s | (c) p99 TTFB | (c) failures | (d) cancels | (e) paused seeks | (f) peak RSS (idle) |',
-    '|---|---|---|---|---|---|---|',
+    '| Peer | (c) max-rate seeks/s | (c) p99 TTFB | (c) failures | (c) connections | (d) cancels | (e) paused seeks | (f) 1,000 stalled: peak RSS (idle), answered | (f) fresh viewer, slowest | (f-10k) 10,000 stalled: peak RSS (idle), answered | (f-10k) fresh viewer, slowest |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
   );
   for (const p of bench.peers) {
     if (p.only && !STORM_WORKLOADS.some((name) => p.only!.includes(name))) continue;
     const c = (show: (r: Row) => string): string => cell(p, 'c-seek-storm', show);
-    const mib = (n: unknown): string => `${Math.round((n as number) / 2 ** 20)} MiB`;
+    const connections = c((r) => (r.connections === undefined ? '-' : `${count(r.connections)}${(r.gracefulGoaways as number) > 0 ? ` (${count(r.gracefulGoaways)} graceful GOAWAYs)` : ''}`));
     lines.push(
-      `| ${p.peer} | ${c((r) => String(r.seeksPerSec))} | ${c((r) => `${(r.ttfbMs as Row).p99} ms`)} | ${c((r) => `${failuresText(r.failures)}${r.corruptBytes ? `, corrupt bytes ${r.corruptBytes}` : ''}`)} | ${cell(p, 'd-cancel-3000', (r) => (failuresText(r.failures) === '0' ? `survived (${r.seeks} seeks, ${r.rotations} graceful GOAWAYs)` : `failed after ${r.seeks} seeks: ${failuresText(r.failures)}`))} | ${cell(p, 'e-paused-viewer', (r) => (r.firstFailureAtSeek ? `refused at seek ${r.firstFailureAtSeek} (${failuresText(r.failures)})` : `none refused in ${r.seeks}`))} | ${cell(p, 'f-stalled-memory', (r) => `${mib(r.peakRssBytes)} (${mib(r.idleRssBytes)})${(r.refusedOrReset as number) > 0 ? `, ${r.refusedOrReset} streams reset` : ''}`)} |`,
+      `| ${p.peer} | ${c((r) => String(r.seeksPerSec))} | ${c((r) => `${(r.ttfbMs as Row).p99} ms`)} | ${c((r) => `${failuresText(r.failures)}${r.corruptBytes ? `, corrupt bytes ${r.corruptBytes}` : ''}`)} | ${connections} | ${cell(p, 'd-cancel-3000', (r) => (failuresText(r.failures) === '0' ? `survived (${r.seeks} seeks, ${r.rotations} graceful GOAWAYs)` : `failed after ${r.seeks} seeks: ${failuresText(r.failures)}`))} | ${cell(p, 'e-paused-viewer', (r) => (r.firstFailureAtSeek ? `refused at seek ${r.firstFailureAtSeek} (${failuresText(r.failures)})` : `none refused in ${r.seeks}`))} | ${cell(p, 'f-stalled-memory', stalledText)} | ${cell(p, 'f-stalled-memory', viewerText)} | ${cell(p, 'f-stalled-10k', stalledText)} | ${cell(p, 'f-stalled-10k', viewerText)} |`,
     );
   }
   return `${lines.join('\n')}\n`;

@@ -158,9 +158,12 @@ async function benchPeer(peer: Peer): Promise<PeerResult['workloads']> {
   await record('c-seek-storm', (h) => runToolStorm(h.url, files[0]!, mediaRoot, quick ? 5000 : 15000));
   await record('d-cancel-3000', (h) => runCancelStorm(h.url, files[0]!));
   await record('e-paused-viewer', (h) => runPausedUntilRefused(h.url, files[0]!));
-  await record('f-stalled-memory', (h) => {
+  // 100 streams per connection: within nginx's http2_max_concurrent_streams (128) and h2o's (100).
+  const stalled = (connections: number) => (h: PeerHandle) => {
     if (h.pid === undefined) throw new Error('no pid to measure');
-    return runStalledStreamsMemory(Number(new URL(h.url).port), files[0]!, h.pid);
-  });
+    return runStalledStreamsMemory(Number(new URL(h.url).port), files[0]!, h.pid, { connections, streams: 100, holdMs: 5000 });
+  };
+  await record('f-stalled-memory', stalled(10));
+  await record('f-stalled-10k', stalled(100));
   return out;
 }
