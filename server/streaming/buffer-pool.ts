@@ -21,6 +21,12 @@
 // first to the waiting client that holds the least, and within a client to its oldest waiter
 // whose connection is under its share. Nothing ever waits on a share while bytes it could use
 // sit free, and nothing waits forever while the slabs it waits for are flowing.
+//
+// Probes: a write past the peer's initial window that no completed write has yet shown the
+// peer will take (send-body.ts) may never complete; thousands of paused viewers each holding
+// one would fill any pool. Probe slabs may fill only PROBE_FRACTION of the pool, and waiting
+// probes are served after every other waiter: the rest stays for streams that flow, such as a
+// new viewer's first window.
 
 export interface BufferPoolOptions {
   /** The largest slab (CHUNK_BYTES). */
@@ -75,10 +81,13 @@ export interface SlabSource {
   readonly slabBytes: number;
   /** The smallest slab. */
   readonly minSlabBytes: number;
-  /** A slab of at least `bytes` (at most slabBytes) now, or undefined when none may be had. */
-  tryAcquire(bytes: number): Lease | undefined;
+  /**
+   * A slab of at least `bytes` (at most slabBytes) now, or undefined when none may be had.
+   * `isProbe`: for a write the peer may never take (see the header).
+   */
+  tryAcquire(bytes: number, isProbe?: boolean): Lease | undefined;
   /** The smallest slab, waiting behind other streams when none may be had now. */
-  acquire(signal?: AbortSignal): Promise<Lease>;
+  acquire(signal?: AbortSignal, isProbe?: boolean): Promise<Lease>;
 }
 
 export class Lease {
@@ -127,6 +136,8 @@ export class Lease {
 class ClientShare {
   bytes = 0;
   readonly waiters: Waiter[] = [];
+  /** Waiting probes, served only when no other waiter can be (see the header). */
+  readonly probeWaiters: Waiter[] = [];
   /** Dropped from the pool's table (nothing held, nobody waiting); a share that sees it looks again. */
   isDetached = false;
   readonly key: string;
@@ -163,12 +174,12 @@ export class PoolShare implements SlabSource {
     return this.#client;
   }
 
-  tryAcquire(bytes: number): Lease | undefined {
-    return this.#pool.tryAcquireFor(this, bytes);
+  tryAcquire(bytes: number, isProbe = false): Lease | undefined {
+    return this.#pool.tryAcquireFor(this, bytes, isProbe);
   }
 
-  acquire(signal?: AbortSignal): Promise<Lease> {
-    return this.#pool.acquireFor(this, signal);
+  acquire(signal?: AbortSignal, isProbe = false): Promise<Lease> {
+    return this.#pool.acquireFor(this, signal, isProbe);
   }
 }
 
@@ -179,6 +190,8 @@ interface Waiter {
 }
 
 const DEFAULT_MIN_SLAB_BYTES = 16 * 1024;
+/** The part of the pool probe slabs may fill. */
+export const PROBE_FRACTION = 0.75;
 
 export class BufferPool implements SlabSource {
   readonly slabBytes: number;
@@ -187,6 +200,8 @@ export class BufferPool implements SlabSource {
   readonly capacitySlabs: number;
   readonly connectionMaxBytes: number;
   readonly clientMaxBytes: number;
+  /** Probe slabs are leased only while the bytes in use stay at or below this. */
+  readonly probeMaxBytes: number;
   readonly #poison: boolean;
   /** Slab sizes, smallest first; #free[i] holds free slabs of #sizes[i]. */
   readonly #sizes: readonly number[];
@@ -228,6 +243,7 @@ export class BufferPool implements SlabSource {
     if (this.connectionMaxBytes < options.slabBytes || this.clientMaxBytes < options.slabBytes) {
       throw new RangeError('a connection and a client must each be allowed at least one largest slab');
     }
+    this.probeMaxBytes = Math.floor(options.maxBytes * PROBE_FRACTION);
     this.#poison = options.poisonOnRelease ?? false;
     const sizes: number[] = [];
     for (let size = minSlab; size < options.slabBytes; size *= 2) sizes.push(size);
@@ -259,20 +275,20 @@ export class BufferPool implements SlabSource {
   }
 
   /** A lease for no connection in particular (tests, tools). */
-  tryAcquire(bytes: number = this.slabBytes): Lease | undefined {
-    return this.tryAcquireFor(this.#ownShare, bytes);
+  tryAcquire(bytes: number = this.slabBytes, isProbe = false): Lease | undefined {
+    return this.tryAcquireFor(this.#ownShare, bytes, isProbe);
   }
 
-  acquire(signal?: AbortSignal): Promise<Lease> {
-    return this.acquireFor(this.#ownShare, signal);
+  acquire(signal?: AbortSignal, isProbe = false): Promise<Lease> {
+    return this.acquireFor(this.#ownShare, signal, isProbe);
   }
 
-  /** A slab of at least `bytes` now, when the cap and both shares allow it. */
-  tryAcquireFor(share: PoolShare, bytes: number): Lease | undefined {
+  /** A slab of at least `bytes` now, when the cap (for a probe, its part of it) and both shares allow it. */
+  tryAcquireFor(share: PoolShare, bytes: number, isProbe = false): Lease | undefined {
     if (this.#closed) return undefined;
     const index = this.#sizeIndex(bytes);
     const size = this.#sizes[index]!;
-    if (this.#inUseBytes + size > this.capacityBytes) return undefined;
+    if (this.#inUseBytes + size > (isProbe ? this.probeMaxBytes : this.capacityBytes)) return undefined;
     const client = share.client;
     if (share.bytes + size > this.connectionMaxBytes || client.bytes + size > this.clientMaxBytes) {
       this.#shareRefusals++;
@@ -286,8 +302,8 @@ export class BufferPool implements SlabSource {
    * The smallest slab, at once if it may be had, otherwise when the pool serves this stream
    * (see the header). Waiters take the smallest slab so a freed slab of any size serves one.
    */
-  acquireFor(share: PoolShare, signal?: AbortSignal): Promise<Lease> {
-    const now = this.tryAcquireFor(share, this.minSlabBytes);
+  acquireFor(share: PoolShare, signal?: AbortSignal, isProbe = false): Promise<Lease> {
+    const now = this.tryAcquireFor(share, this.minSlabBytes, isProbe);
     if (now) return Promise.resolve(now);
     if (this.#closed) return Promise.reject(new PoolClosedError('buffer pool is closed'));
     if (signal?.aborted) return Promise.reject(signal.reason as Error);
@@ -295,7 +311,7 @@ export class BufferPool implements SlabSource {
     const client = share.client;
     return new Promise<Lease>((resolve, reject) => {
       const onAbort = (): void => {
-        if (this.#forget(client, waiter)) reject(signal!.reason as Error);
+        if (this.#forget(client, waiter, isProbe)) reject(signal!.reason as Error);
       };
       // The listener goes when the wait ends, or a signal reused across waits gathers one per wait.
       const stopListening = (): void => signal?.removeEventListener('abort', onAbort);
@@ -310,7 +326,7 @@ export class BufferPool implements SlabSource {
           reject(err);
         },
       };
-      client.waiters.push(waiter);
+      (isProbe ? client.probeWaiters : client.waiters).push(waiter);
       this.#waiting++;
       this.#waitingClients.add(client);
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -329,14 +345,14 @@ export class BufferPool implements SlabSource {
     if (this.#poison) buffer.fill(0xee);
     this.#free[this.#sizeIndex(size)]!.push(buffer);
     if (this.#waiting > 0) this.#serveWaiters();
-    if (client.bytes === 0 && client.waiters.length === 0) this.#detach(client);
+    if (client.bytes === 0 && !hasWaiters(client)) this.#detach(client);
   }
 
   /** Rejects waiters; leases still out come back through release() as usual. */
   close(): void {
     this.#closed = true;
     for (const client of this.#waitingClients) {
-      for (const waiter of client.waiters.splice(0)) waiter.reject(new PoolClosedError('buffer pool is closed'));
+      for (const waiter of [...client.waiters.splice(0), ...client.probeWaiters.splice(0)]) waiter.reject(new PoolClosedError('buffer pool is closed'));
     }
     this.#waitingClients.clear();
     this.#waiting = 0;
@@ -363,48 +379,35 @@ export class BufferPool implements SlabSource {
   }
 
   /**
-   * Hands freed bytes to waiters: the waiting client holding the least first, and within it
-   * the oldest waiter whose connection is under its share. Runs in every release that finds
-   * waiters, so free bytes never sit idle while an eligible stream waits.
+   * Hands freed bytes to waiters: streams that flow before probes; among them the waiting
+   * client that holds the least first, and within it the oldest waiter whose connection is
+   * under its share. Runs in every release that finds waiters, so free bytes never sit idle
+   * while an eligible stream waits.
    */
   #serveWaiters(): void {
-    const size = this.#sizes[0]!;
-    for (;;) {
-      let best: ClientShare | undefined;
-      for (const client of this.#waitingClients) {
-        if (client.bytes + size > this.clientMaxBytes) continue;
-        if (!best || client.bytes < best.bytes) best = client;
-      }
-      if (!best) return;
-      const at = best.waiters.findIndex((w) => w.share.bytes + size <= this.connectionMaxBytes);
-      if (at < 0) {
-        // Every waiting connection of this client is at its share: its own releases serve them.
-        // Look at the other clients without it.
-        if (!this.#serveOthers(best, size)) return;
-        continue;
-      }
-      const buffer = this.#take(0);
-      if (!buffer) return; // the cap: the next release comes back here
-      const [waiter] = best.waiters.splice(at, 1);
-      this.#waiting--;
-      if (best.waiters.length === 0) this.#waitingClients.delete(best);
-      waiter!.resolve(this.#lease(waiter!.share, best, buffer));
+    while (this.#serveOne(false) || (this.#inUseBytes + this.#sizes[0]! <= this.probeMaxBytes && this.#serveOne(true))) {
+      // one waiter served per pass
     }
   }
 
-  /** #serveWaiters for every waiting client but `skipped`; true when one was served. */
-  #serveOthers(skipped: ClientShare, size: number): boolean {
-    const clients = [...this.#waitingClients]
-      .filter((c) => c !== skipped && c.bytes + size <= this.clientMaxBytes)
-      .sort((a, b) => a.bytes - b.bytes);
-    for (const client of clients) {
-      const at = client.waiters.findIndex((w) => w.share.bytes + size <= this.connectionMaxBytes);
+  /** Serves the best eligible waiter of one kind; false when none could be served. */
+  #serveOne(isProbe: boolean): boolean {
+    const size = this.#sizes[0]!;
+    let candidates: ClientShare[] = [];
+    for (const client of this.#waitingClients) {
+      if ((isProbe ? client.probeWaiters : client.waiters).length > 0 && client.bytes + size <= this.clientMaxBytes) candidates.push(client);
+    }
+    if (candidates.length > 1) candidates = candidates.sort((a, b) => a.bytes - b.bytes);
+    for (const client of candidates) {
+      const queue = isProbe ? client.probeWaiters : client.waiters;
+      // A waiter whose connection is at its share is served by that connection's own releases.
+      const at = queue.findIndex((w) => w.share.bytes + size <= this.connectionMaxBytes);
       if (at < 0) continue;
       const buffer = this.#take(0);
-      if (!buffer) return false;
-      const [waiter] = client.waiters.splice(at, 1);
+      if (!buffer) return false; // the cap: the next release comes back here
+      const [waiter] = queue.splice(at, 1);
       this.#waiting--;
-      if (client.waiters.length === 0) this.#waitingClients.delete(client);
+      if (!hasWaiters(client)) this.#waitingClients.delete(client);
       waiter!.resolve(this.#lease(waiter!.share, client, buffer));
       return true;
     }
@@ -412,12 +415,13 @@ export class BufferPool implements SlabSource {
   }
 
   /** Removes an aborted waiter; false when it was already served or rejected. */
-  #forget(client: ClientShare, waiter: Waiter): boolean {
-    const at = client.waiters.indexOf(waiter);
+  #forget(client: ClientShare, waiter: Waiter, isProbe: boolean): boolean {
+    const queue = isProbe ? client.probeWaiters : client.waiters;
+    const at = queue.indexOf(waiter);
     if (at < 0) return false;
-    client.waiters.splice(at, 1);
+    queue.splice(at, 1);
     this.#waiting--;
-    if (client.waiters.length === 0) {
+    if (!hasWaiters(client)) {
       this.#waitingClients.delete(client);
       if (client.bytes === 0) this.#detach(client);
     }
@@ -469,4 +473,8 @@ export class BufferPool implements SlabSource {
     if (this.#inUseBytes > this.#highWaterBytes) this.#highWaterBytes = this.#inUseBytes;
     return new Lease(this, share, buffer);
   }
+}
+
+function hasWaiters(client: ClientShare): boolean {
+  return client.waiters.length > 0 || client.probeWaiters.length > 0;
 }

@@ -12,7 +12,8 @@
 //   doubles what may be unflushed, up to `inflightBytes`; a write that takes longer, or is
 //   still out after that long, takes it back to one smallest slab.
 // So a stream held at a zero window (a paused video, a hostile client) keeps one small slab,
-// while a stream whose peer keeps up writes full chunks after a few completions. The file is
+// while a stream whose peer keeps up writes full chunks after a few completions. Probe slabs
+// may fill only part of the pool, so new viewers' first windows always find room. The file is
 // read only as fast as the client takes it, and the bytes a reset leaves queued (which Node
 // never subtracts from session memory) stay small.
 //
@@ -193,13 +194,13 @@ export async function sendBody(
     return 0;
   };
 
-  const waitForSlab = async (): Promise<Lease | undefined> => {
+  const waitForSlab = async (isProbe: boolean): Promise<Lease | undefined> => {
     if (!sink.isOpen()) return undefined;
     // Answer now: the stream may wait a while, and its client should see a response head.
     if (isHeadPending) sendHead();
     watchClose();
     abort ??= new AbortController();
-    return slabs.acquire(abort.signal).catch(() => undefined);
+    return slabs.acquire(abort.signal, isProbe).catch(() => undefined);
   };
 
   await sink.ready;
@@ -218,7 +219,9 @@ export async function sendBody(
         let fits = room(); // no promise when there is room
         if (fits < Math.min(left, ceiling) || fits <= 0 || !sink.isOpen()) fits = await roomFor(left);
         if (fits <= 0) return stopped();
-        const lease = slabs.tryAcquire(Math.min(fits, left)) ?? (await waitForSlab());
+        // A probe: past the initial window with nothing yet shown to flow (buffer-pool.ts, "Probes").
+        const isProbe = allowance === minSlab && bytesWritten + minSlab > window;
+        const lease = slabs.tryAcquire(Math.min(fits, left), isProbe) ?? (await waitForSlab(isProbe));
         if (!lease) return stopped();
         const want = Math.min(fits, left, lease.buffer.length);
         let got: number;

@@ -607,3 +607,26 @@ describe('BufferPool shares', () => {
     again.release();
   });
 });
+
+describe('BufferPool probes', () => {
+  const KiB = 1024;
+  it('probe slabs fill at most PROBE_FRACTION of the pool; other streams get the rest, and are served first', async () => {
+    const pool = new BufferPool({ slabBytes: 16 * KiB, maxBytes: 64 * KiB });
+    pools.push(pool);
+    const probes: Lease[] = [];
+    for (let lease = pool.tryAcquire(1, true); lease; lease = pool.tryAcquire(1, true)) probes.push(lease);
+    assert.equal(probes.length, 3, '3 of 4 slabs (0.75)');
+    const flowing = pool.tryAcquire(1);
+    assert.ok(flowing, 'a flowing stream still gets the last slab');
+    const probeWaits = pool.acquire(undefined, true);
+    const flowWaits = pool.acquire();
+    probes.pop()!.release();
+    assert.equal(await isSettled(flowWaits), true, 'the flowing stream is served first');
+    assert.equal(await isSettled(probeWaits), false);
+    flowing.release();
+    assert.equal(await isSettled(probeWaits), false, 'in use 3 of 4: no room for a probe');
+    (await flowWaits).release();
+    assert.equal(await isSettled(probeWaits), true, 'in use 2 of 4: the probe fits');
+    for (const lease of [...probes, await probeWaits]) lease.release();
+  });
+});
