@@ -1,5 +1,6 @@
 # The seekable media server as an image (docker-compose.yml runs two of them behind HAProxy).
-# Node 24 runs the TypeScript sources directly (type stripping): no build of the server.
+# Node 24 runs the TypeScript sources directly (type stripping): no build of the server. The
+# stripped JavaScript is kept in Node's compile cache, filled here once (server/start.js).
 
 # Stage 1: the browser demo's scripts (`npm run build:demo`, tsc from the dev dependencies).
 FROM node:24-slim AS demo
@@ -27,8 +28,12 @@ COPY --from=demo /app/player-demo ./player-demo
 COPY --chown=node:node storage/sample-library /media
 RUN mkdir -p /data && chown node:node /data
 USER node
+# As `npm start`'s prestart: loads every module once (--help prints the usage and exits), so
+# the compile cache (/tmp/node-compile-cache, the node user's) holds them all and a container
+# starts without loading Node's TypeScript stripper (about 28 MiB resident less per instance).
+RUN node server/start.js --help 2> /dev/null
 ENV HOST=0.0.0.0 PORT=8443 MEDIA_ROOT=/media DATA_DIR=/data
 EXPOSE 8443
 HEALTHCHECK --interval=5s --timeout=4s --start-period=10s --retries=3 CMD ["node", "server/healthcheck.ts"]
 # = `npm start` without npm in between, so SIGTERM reaches the server (graceful drain).
-CMD ["node", "server/main.ts"]
+CMD ["node", "server/start.js"]

@@ -1,5 +1,6 @@
-// The real server process (`node server/main.ts`) for lifecycle tests: JSON log lines read from
-// its stdout, the port learnt from the 'listening' line (PORT=0), signals, and how it exited.
+// The real server process, started as `npm start` starts it (`node server/start.js`, which runs
+// server/main.ts) for lifecycle tests: JSON log lines read from its stdout, the port learnt
+// from the 'listening' line (PORT=0), signals, and how it exited.
 
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -9,7 +10,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
 const NODE = path.resolve('node_modules/.bin/node');
-const MAIN = path.resolve('server/main.ts');
+const MAIN = path.resolve('server/start.js');
 
 export interface ProcessExit {
   readonly code: number | null;

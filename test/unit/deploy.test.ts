@@ -181,10 +181,21 @@ describe('the image holds what the server needs at run time', () => {
         else if (!specifier.startsWith('node:')) packages.add(specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/'));
       }
     };
-    visit(path.join(root, 'server/main.ts'));
+    const [node, entry] = pkg.scripts.start!.split(' '); // `node server/start.js`, which imports server/main.ts
+    assert.equal(node, 'node');
+    visit(path.join(root, entry!));
     visit(path.join(root, 'server/healthcheck.ts'));
+    assert.ok(seen.has(path.join(root, 'server/main.ts')), 'the start script runs server/main.ts');
     for (const name of packages) assert.ok(pkg.dependencies[name], `${name} is imported at run time: it must be in "dependencies" (the image omits dev ones)`);
     assert.ok(seen.size > 20 && packages.has('koa'), `walked ${seen.size} modules`);
+  });
+
+  it('the compile cache is filled as by `npm start`\'s prestart, by the user the server runs as (server/start.js)', () => {
+    const warm = `${pkg.scripts.start} --help`;
+    assert.ok(pkg.scripts.prestart!.includes(warm), `prestart runs ${warm}`);
+    const lines = dockerfile.split('\n');
+    const run = lines.findIndex((l) => l.startsWith(`RUN ${warm}`));
+    assert.ok(run > lines.indexOf('USER node') && lines.indexOf('USER node') > 0, `Dockerfile runs ${warm} after USER node`);
   });
 
   it('the demo is built in the image by the build:demo command; .dockerignore keeps local state out', () => {
