@@ -145,7 +145,8 @@ export async function startServer(config: Config, overrides: TestOverrides = {})
 
   const sessionOptions = {
     settings: { maxConcurrentStreams: config.maxConcurrentStreams, maxHeaderListSize: config.maxHeaderListBytes },
-    maxSessionMemory: config.sessionMemoryMiB,
+    // Node reads maxSessionMemory in units of 10^6 bytes (docs/http2-lifecycle.md): MiB converted.
+    maxSessionMemory: Math.ceil((config.sessionMemoryMiB * 2 ** 20) / 1e6),
     streamResetBurst: config.streamResetBurst,
     streamResetRate: config.streamResetRatePerSec,
     ...HTTP2_FLOOD_LIMITS,

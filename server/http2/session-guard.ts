@@ -3,11 +3,15 @@
 //
 // Two budgets are tracked per HTTP/2 session (NODE-HTTP2-NOTES.md, "The failure a seek storm
 // really triggers"):
-// - Session memory: bytes written to a stream but unsent when the peer resets it are never
+// - Session memory: bytes Node's C++ stream still held for a stream when the peer reset it
+//   (handed over by the JS Writable, not yet taken by nghttp2 into DATA frames) are never
 //   subtracted from Node's maxSessionMemory counter. Once it is exceeded, every new stream is
-//   refused with ENHANCE_YOUR_CALM and Chrome shows ERR_HTTP2_PROTOCOL_ERROR. We add up the
-//   unflushed bytes of every peer-reset stream (an upper bound of what leaked) and rotate
-//   before `leakRotateBytes`, which config keeps below maxSessionMemory.
+//   refused with ENHANCE_YOUR_CALM and Chrome shows ERR_HTTP2_PROTOCOL_ERROR. Each HTTP/2 sink
+//   reports an upper bound of what its stream left there (response-sink.ts, Http2Sink: within
+//   about a KiB of Node's own count per reset, one stream at a time); we add those up, take the
+//   whole-session bound instead when it is smaller (sinkSessionDataBound: several streams in
+//   flight), and rotate at `leakRotateBytes`, which config keeps below maxSessionMemory. The
+//   counter is only bookkeeping: the buffers themselves come back on their write callbacks.
 // - Reset budget: nghttp2 drains a token bucket (streamResetBurst, refilled streamResetRate
 //   per second, whole seconds) for every RST_STREAM it receives and sends
 //   GOAWAY(INTERNAL_ERROR) when it is empty. We mirror the bucket and rotate when a quarter is
@@ -18,6 +22,7 @@
 import { constants as h2 } from 'node:http2';
 import type { ServerHttp2Session } from 'node:http2';
 import { lifetimeRotation } from './session-lifetime.ts';
+import { sinkSessionDataBound } from '../streaming/response-sink.ts';
 import type { LifetimeLimits, LifetimeReason } from './session-lifetime.ts';
 
 export type RotationReason = 'session-memory' | 'reset-budget' | 'stalled-writes' | LifetimeReason;
@@ -35,6 +40,10 @@ export interface SessionGuardOptions {
 export class SessionGuard {
   readonly #options: SessionGuardOptions;
   readonly #session: ServerHttp2Session;
+  /** Sum of the peer resets' reports (each an upper bound of what Node kept of that stream). */
+  #peerResetBytes = 0;
+  /** Abandoned streams' bytes held in quarantine (lifecycle/stalled-writes.ts). */
+  #quarantinedBytes = 0;
   #leakedBytes = 0;
   #resetTokens: number;
   #refilledAtSec: number;
@@ -78,9 +87,13 @@ export class SessionGuard {
     return this.#rotated;
   }
 
-  /** A stream the peer reset had this many bytes written but not yet sent. */
-  notePeerReset(unflushedBytes: number): void {
-    this.#leakedBytes += unflushedBytes;
+  /** The peer reset a stream, leaving at most this many bytes on Node's session memory counter. */
+  notePeerReset(leakedBytes: number): void {
+    this.#peerResetBytes += leakedBytes;
+    // Both are upper bounds of what resets left on Node's counter: the smaller one holds.
+    const bound = sinkSessionDataBound(this.#session);
+    const resets = bound === undefined ? this.#peerResetBytes : Math.min(this.#peerResetBytes, bound);
+    this.#leakedBytes = resets + this.#quarantinedBytes;
     if (this.#leakedBytes >= this.#options.leakRotateBytes) this.#rotate('session-memory');
   }
 
@@ -89,6 +102,7 @@ export class SessionGuard {
    * they are held in quarantine, and like a reset stream's they count toward the leak budget.
    */
   noteQuarantined(unflushedBytes: number): void {
+    this.#quarantinedBytes += unflushedBytes;
     this.#leakedBytes += unflushedBytes;
     if (this.#leakedBytes >= this.#options.leakRotateBytes) this.#rotate('stalled-writes');
   }

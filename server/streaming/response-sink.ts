@@ -12,8 +12,9 @@
 //   outputData (never to be flushed) when the socket is open but no longer writable, e.g.
 //   ended after the client's FIN. We check the socket synchronously first, so both cases are
 //   reported as a refusal instead (test/unit/response-sink.test.ts).
-// The sink also counts bytes written but not yet flushed; when a peer resets an HTTP/2 stream,
-// that count is what Node's session memory accounting leaks (see session-guard.ts).
+// The sink also counts bytes written but not yet flushed, and for HTTP/2 which of them Node's
+// session memory accounting holds: when a peer resets a stream, those are never given back
+// (see "What a peer reset leaks" below and session-guard.ts).
 //
 // Stalled writes (lifecycle/stalled-writes.ts): from its first write a sink is watched; a sink
 // whose writes made no progress for STALLED_WRITE_TIMEOUT_MS is cancelled, and if that cancel
@@ -84,8 +85,12 @@ export interface ResponseSink {
 }
 
 export interface Http2SinkHooks {
-  /** Called once when the peer reset the stream, with the bytes that were still unflushed. */
-  onPeerReset?(unflushedBytes: number): void;
+  /**
+   * Called once when the peer reset the stream, with the most Node's session memory accounting
+   * can have kept of it: the write Node's C++ stream still held, less what the session's socket
+   * provably wrote of it (see Http2Sink).
+   */
+  onPeerReset?(leakedBytes: number): void;
   cancelPolicy?: CancelPolicy;
   writeWatch?: WriteWatch | undefined;
   /** Without it, an abandoned stream's chunks are released when its session has closed. */
@@ -148,6 +153,107 @@ function owedCallbacksOf(session: Http2Session): Set<() => void> | undefined {
   return settled;
 }
 
+/**
+ * Per HTTP/2 session, what its sinks handed to Node's C++ streams and what became of it: the
+ * bound on what other streams wrote while one stream's batch was held (Http2Sink).
+ */
+interface SessionWrites {
+  /** Streams of the session that got a sink. */
+  sinkStreams: number;
+  /** Bytes sinks handed over to Node's C++ streams. */
+  handedOver: number;
+  /** Of those, bytes that can no longer be written: their write completed, or was dropped. */
+  settled: number;
+  /** At least the size of the HEADERS and RST_STREAM frames sinks made the session send. */
+  frameBytes: number;
+  /** Of those, frames that may not have been written yet (their stream's first write or close is still to come). */
+  pendingFrameBytes: number;
+}
+
+const writesBySession = new WeakMap<Http2Session, SessionWrites>();
+
+function writesOf(session: Http2Session): SessionWrites {
+  let writes = writesBySession.get(session);
+  if (!writes) {
+    writes = { sinkStreams: 0, handedOver: 0, settled: 0, frameBytes: 0, pendingFrameBytes: 0 };
+    writesBySession.set(session, writes);
+  }
+  return writes;
+}
+
+/** Every frame the session has handed its socket, in bytes; undefined once it has no socket. */
+function socketBytesWritten(session: Http2Session): number | undefined {
+  try {
+    const bytes = session.socket.bytesWritten;
+    return typeof bytes === 'number' ? bytes : undefined;
+  } catch {
+    return undefined; // ERR_HTTP2_SOCKET_UNBOUND
+  }
+}
+
+/**
+ * True while every stream the client opened on the session has a sink. Client stream ids are
+ * odd and rise (RFC 9113 5.1.1); ids a client skipped, or a stream refused before it reached
+ * JS, only make this false, which credits nothing.
+ */
+function isSinkOnly(session: Http2Session, writes: SessionWrites): boolean {
+  const lastId = session.state.lastProcStreamID;
+  return typeof lastId === 'number' && (lastId + 1) / 2 === writes.sinkStreams;
+}
+
+/** RFC 9113 4.1: every frame starts with 9 bytes; RST_STREAM carries 4 more. */
+const FRAME_HEADER_BYTES = 9;
+const RST_STREAM_FRAME_BYTES = 13;
+/**
+ * Per held batch: control frames nobody counts (PING and SETTINGS acknowledgements, WINDOW_UPDATE,
+ * GOAWAY: 9 to 17 bytes each) and the last, short DATA frames of each stream's batch.
+ */
+const UNCOUNTED_FRAME_BYTES = 1024;
+/** The allowance for DATA frame headers: one per this many bytes written. */
+const MIN_AVERAGE_DATA_FRAME = 4096;
+
+/**
+ * For the whole session: its SETTINGS, and per stream the odd control frame (a PING or SETTINGS
+ * acknowledgement) or an error answer written past the sink (http2/media-stream.ts: ~250 bytes).
+ * A peer that makes the server send more of these only undercounts its own leak.
+ */
+const SESSION_UNCOUNTED_FRAME_BYTES = 4096;
+const STREAM_UNCOUNTED_FRAME_BYTES = 256;
+
+/**
+ * An upper bound of Node's maxSessionMemory counter for the data of a session's streams (what
+ * reset streams left behind plus what live streams' C++ queues hold), or undefined when it
+ * cannot be had: a stream without a sink wrote bytes no sink counted, or the socket is gone.
+ *
+ * Node charges what sinks hand over and gives back what nghttp2 takes into DATA frames, and
+ * every byte nghttp2 takes is written to the session's socket. So the counter is at most what
+ * sinks handed over, less the socket bytes that are not provably something else (frame headers,
+ * HEADERS, RST_STREAM, control frames). Per reset, the held batch less the credit (Http2Sink)
+ * is tight one stream at a time; with several streams in flight the others' unsettled bytes eat
+ * the credit, while this whole-session bound stays within the live streams' queues of the truth
+ * (session-guard.ts takes the smaller). The allowances grow with the bytes and streams served,
+ * so over a long session this bound drifts up by ~0.3% of the bytes served: never below.
+ */
+export function sinkSessionDataBound(session: Http2Session): number | undefined {
+  const writes = writesBySession.get(session);
+  if (!writes || session.destroyed || !isSinkOnly(session, writes)) return undefined;
+  const written = socketBytesWritten(session);
+  if (written === undefined) return undefined;
+  const frames =
+    writes.frameBytes +
+    FRAME_HEADER_BYTES * Math.ceil(written / MIN_AVERAGE_DATA_FRAME) +
+    SESSION_UNCOUNTED_FRAME_BYTES +
+    STREAM_UNCOUNTED_FRAME_BYTES * writes.sinkStreams;
+  return Math.max(0, writes.handedOver - written + frames);
+}
+
+/** At least the size of the HEADERS frame carrying these fields (HPACK never grows a literal by more). */
+function headersFrameBytes(headers: OutgoingHttpHeaders): number {
+  let bytes = FRAME_HEADER_BYTES + 64; // :status and the date header Node adds
+  for (const name in headers) bytes += name.length + String(headers[name]).length + 16;
+  return bytes;
+}
+
 export function createHttp2Sink(stream: ServerHttp2Stream, hooks: Http2SinkHooks = {}): ResponseSink {
   return new Http2Sink(stream, hooks);
 }
@@ -160,6 +266,36 @@ const ignoreError = (): void => {};
 /**
  * A class, not an object of closures: one is made per HTTP/2 response, and its methods then
  * exist once, on the prototype. It is also what the stalled-write watch sees of the response.
+ *
+ * What a peer reset leaks (Node 24.21, src/node_http2.cc; docs/http2-lifecycle.md, "Session
+ * memory"): Node charges a chunk to the session's maxSessionMemory when the JS Writable hands it
+ * to the C++ stream (Http2Stream::DoWrite), and gives it back as nghttp2 copies it into DATA
+ * frames (Provider::Stream::OnRead), whether or not the socket has written those yet. When the
+ * stream is destroyed, the C++ queue is dropped without giving back what nghttp2 had not taken
+ * yet. So of the unflushed bytes at a reset:
+ * - chunks still in the JS Writable buffer were never charged: nothing leaks;
+ * - chunks nghttp2 had fully taken were given back, even if their socket write is still out;
+ * - only the write the C++ stream held leaks, less what nghttp2 had already taken of it. How
+ *   much that is depends on the WINDOW_UPDATEs the peer sent meanwhile, which JS never sees.
+ * A Writable has one write out at a time; chunks written meanwhile are buffered and handed over
+ * together (one _writev batch) when it completes, before its callbacks run. The sink mirrors
+ * that: `#heldBatch` is the batch the C++ stream holds, `#heldBytes` its size.
+ *
+ * What nghttp2 took of the held batch is bounded from what the session's socket wrote since the
+ * batch was handed over (`socket.bytesWritten` counts every frame the session hands its socket,
+ * at the moment nghttp2 takes the data): those bytes are this stream's DATA, unless some other
+ * stream or frame wrote them. Other sink streams can have written at most what they had handed
+ * over and not yet settled (SessionWrites); HEADERS and RST_STREAM of sinks are counted, DATA frame
+ * headers and stray control frames (PING and SETTINGS acknowledgements...) get an allowance. A
+ * response that is not a sink's (the Koa routes) is not counted at all, so as soon as a session
+ * carried one stream without a sink, nothing is credited and the whole held batch counts.
+ * Without a credit the figure is exact when nghttp2 had taken none of the batch (no window
+ * left: a paused viewer; or the reset came before the session's next send), and otherwise an
+ * upper bound. With several streams in flight the others' unsettled bytes use up the credit;
+ * the guard then relies on the whole-session bound (sinkSessionDataBound). The allowance
+ * assumes DATA frames of 4 KiB or more on average: a peer that makes the server send smaller
+ * ones (1-byte window updates) can make the credit too large, and then Node refuses that
+ * peer's own streams before the guard rotates its connection.
  */
 class Http2Sink implements ResponseSink, WatchedWrites {
   readonly protocol = 'h2';
@@ -169,6 +305,21 @@ class Http2Sink implements ResponseSink, WatchedWrites {
   /** stream.session is gone once the stream is destroyed; the quarantine fallback needs it. */
   readonly #session: Http2Session | undefined;
   #unflushed = 0;
+  /** Number of the write batch Node's C++ stream holds (0: none yet). */
+  #heldBatch = 0;
+  /** Bytes of that batch; 0 once it completed with nothing buffered behind it. */
+  #heldBytes = 0;
+  #isBatchHeld = false;
+  /** Chunks written while a batch was held: buffered in the JS Writable, handed over next. */
+  #bufferedWrites = 0;
+  #bufferedBytes = 0;
+  /** The session's tally (undefined without a session), and its figures when the held batch was handed over. */
+  readonly #writes: SessionWrites | undefined;
+  #heldSinceSocketBytes: number | undefined;
+  #heldSinceSettled = 0;
+  #heldSinceFrameBytes = 0;
+  /** This stream's HEADERS and RST_STREAM frames not known to be written yet. */
+  #pendingFrameBytes = 0;
   #flushedWrites = 0;
   #cancelledLocally = false;
   #isClosed = false;
@@ -183,6 +334,10 @@ class Http2Sink implements ResponseSink, WatchedWrites {
     this.#stream = stream;
     this.#hooks = hooks;
     this.#session = stream.session;
+    if (this.#session) {
+      this.#writes = writesOf(this.#session);
+      this.#writes.sinkStreams++;
+    }
     if (stream.closed || stream.destroyed) queueMicrotask(() => this.#onClose());
     else stream.on('close', () => this.#onClose()); // 'close' comes once: no once() wrapper
     // Errors of a stream are reported by how it closed; an 'error' listener keeps a peer's
@@ -193,11 +348,56 @@ class Http2Sink implements ResponseSink, WatchedWrites {
   #onClose(): void {
     const stream = this.#stream;
     if (!this.#cancelledLocally && stream.rstCode !== undefined && stream.rstCode !== h2.NGHTTP2_NO_ERROR) {
-      this.#hooks.onPeerReset?.(this.#unflushed);
+      this.#hooks.onPeerReset?.(this.#peerResetLeak());
     }
+    this.#settleFrames();
     this.#unwatch?.();
     this.#isClosed = true;
     this.#resolveClosed?.();
+  }
+
+  /** The held batch, less what the session's socket provably wrote of it (see the class comment). */
+  #peerResetLeak(): number {
+    const held = this.#heldBytes;
+    const session = this.#session;
+    const writes = this.#writes;
+    const since = this.#heldSinceSocketBytes;
+    if (held === 0 || !session || !writes || since === undefined || !isSinkOnly(session, writes)) return held;
+    const now = socketBytesWritten(session);
+    if (now === undefined) return held;
+    const written = now - since;
+    // Other sink streams' bytes that may have gone out since: handed over by now, unsettled then.
+    const others = writes.handedOver - this.#heldSinceSettled - held;
+    const frames =
+      writes.frameBytes - this.#heldSinceFrameBytes + UNCOUNTED_FRAME_BYTES + FRAME_HEADER_BYTES * Math.ceil(written / MIN_AVERAGE_DATA_FRAME);
+    const taken = Math.min(held, Math.max(0, written - others - frames));
+    return held - taken;
+  }
+
+  /** A batch was handed over to Node's C++ stream now. */
+  #handOver(bytes: number): void {
+    const writes = this.#writes;
+    if (!writes) return;
+    writes.handedOver += bytes;
+    this.#heldSinceSocketBytes = socketBytesWritten(this.#session!);
+    this.#heldSinceSettled = writes.settled;
+    // Frames submitted earlier but perhaps not written yet count as written after this point.
+    this.#heldSinceFrameBytes = writes.frameBytes - writes.pendingFrameBytes;
+  }
+
+  /** Counts a HEADERS or RST_STREAM frame this stream submitted. */
+  #addFrame(bytes: number): void {
+    const writes = this.#writes;
+    if (!writes) return;
+    writes.frameBytes += bytes;
+    writes.pendingFrameBytes += bytes;
+    this.#pendingFrameBytes += bytes;
+  }
+
+  /** This stream's submitted frames are written (a write completed after them) or never will be (closed). */
+  #settleFrames(): void {
+    if (this.#writes) this.#writes.pendingFrameBytes -= this.#pendingFrameBytes;
+    this.#pendingFrameBytes = 0;
   }
 
   get closed(): Promise<void> {
@@ -237,6 +437,7 @@ class Http2Sink implements ResponseSink, WatchedWrites {
   }
 
   respond(status: number, headers: OutgoingHttpHeaders, endStream: boolean): void {
+    this.#addFrame(headersFrameBytes(headers));
     this.#stream.respond({ ...headers, ':status': status }, { endStream });
   }
 
@@ -245,12 +446,40 @@ class Http2Sink implements ResponseSink, WatchedWrites {
     const watch = this.#hooks.writeWatch;
     if (watch && !this.#unwatch) this.#unwatch = watch.watch(this);
     this.#unflushed += chunk.length;
+    let batch: number;
+    if (this.#isBatchHeld) {
+      batch = this.#heldBatch + 1;
+      this.#bufferedWrites++;
+      this.#bufferedBytes += chunk.length;
+    } else {
+      batch = ++this.#heldBatch;
+      this.#isBatchHeld = true;
+      this.#heldBytes = chunk.length;
+      this.#handOver(chunk.length);
+    }
     const owed = this.#session ? owedCallbacksOf(this.#session) : undefined;
     let isSettled = false;
     const settle = (): void => {
       if (isSettled) return;
       isSettled = true;
       owed?.delete(settle);
+      // The first callback of the held batch: it has completed (or was dropped), and unless the
+      // stream has closed, the Writable has just handed the buffered chunks over.
+      if (batch === this.#heldBatch && this.#isBatchHeld) {
+        if (this.#writes) this.#writes.settled += this.#heldBytes;
+        // nghttp2 sends a stream's HEADERS before its DATA; a pending RST_STREAM waits for close.
+        if (!this.#cancelledLocally) this.#settleFrames();
+        if (this.#bufferedWrites > 0 && !this.#isClosed) {
+          this.#heldBatch++;
+          this.#heldBytes = this.#bufferedBytes;
+          this.#handOver(this.#bufferedBytes);
+        } else {
+          this.#isBatchHeld = false;
+          this.#heldBytes = 0;
+        }
+        this.#bufferedWrites = 0;
+        this.#bufferedBytes = 0;
+      }
       this.#unflushed -= chunk.length;
       this.#flushedWrites++;
       if (this.#quarantined) this.#quarantined.push(onFlushed);
@@ -270,6 +499,7 @@ class Http2Sink implements ResponseSink, WatchedWrites {
     if (stream.closed || stream.destroyed) return;
     this.#cancelledLocally = true;
     serverCancelled.add(stream);
+    this.#addFrame(RST_STREAM_FRAME_BYTES);
     // close(code) sends RST_STREAM only after in-flight writes finished; destroy() does not
     // wait and, on h2c, lets the socket read slabs that were already given back.
     if ((this.#hooks.cancelPolicy ?? 'close') === 'destroy') stream.destroy();
@@ -281,6 +511,7 @@ class Http2Sink implements ResponseSink, WatchedWrites {
     if (stream.destroyed) return;
     this.#cancelledLocally = true;
     serverCancelled.add(stream);
+    this.#addFrame(RST_STREAM_FRAME_BYTES);
     if (this.#unflushed > 0 && !this.#hooks.isQuarantineOff && !this.#quarantined) {
       const held: (() => void)[] = [];
       this.#quarantined = held;
