@@ -151,7 +151,7 @@ export async function runStalledStreamsMemory(
   options: StalledOptions = { connections: 10, streams: 100, holdMs: 5000 },
 ): Promise<MemoryResult> {
   const random = prng(17);
-  const idleRssBytes = await processTreeRss(pid);
+  const idleRssBytes = await settledRss(pid);
   let peakRssBytes = idleRssBytes;
   const clientIdleRssBytes = process.memoryUsage.rss();
   let clientPeakRssBytes = clientIdleRssBytes;
@@ -377,6 +377,22 @@ function count(counts: Record<string, number>, key: string, n = 1): void {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * The process tree's RSS once it has settled after start: a server may still be starting work
+ * (ours probes the library with short-lived ffprobe children, ~13 MiB each for under a second)
+ * when the workload begins. Two samples 500 ms apart within 1 MiB, or the last of 10 s.
+ */
+async function settledRss(pid: number): Promise<number> {
+  let last = await processTreeRss(pid);
+  for (const until = Date.now() + 10_000; Date.now() < until; ) {
+    await sleep(500);
+    const now = await processTreeRss(pid);
+    if (Math.abs(now - last) < 1024 * 1024) return now;
+    last = now;
+  }
+  return last;
 }
 
 /** Resident memory of a process and all its descendants (nginx's workers, h2o's children). */
