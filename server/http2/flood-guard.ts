@@ -14,8 +14,9 @@
 // once it is empty and early resets are at least half of the connection's last 2 x burst
 // streams, the connection gets GOAWAY(ENHANCE_YOUR_CALM) with the real last stream id and its
 // client is refused new connections for a while (lifecycle/client-limits.ts). The default burst
-// (50) stays below the session guard's leak rotation (16 MiB / 256 KiB in flight = 64 streams),
-// so a flood is penalised, not merely rotated gracefully.
+// (50) stays far below the session guard's rotations (leak budget 256 MiB / 256 KiB in flight =
+// at least 1,024 resets; reset budget 3/4 of 10,000), so a flood is penalised, not merely
+// rotated gracefully.
 //
 // Ending the connection: GOAWAY(ENHANCE_YOUR_CALM) at once, every open stream cancelled with
 // close(CANCEL), which waits for in-flight writes (destroy() would let a pooled slab be reused
