@@ -2,7 +2,6 @@
 // A client cancel is routine (debug); a completed media response is info; a 5xx is an error.
 // Uploads have their own line and counter (logUploadResponse).
 
-import { recordOutcome } from '../metrics.ts';
 import type { ServerMetrics } from '../metrics.ts';
 import type { MediaOutcome } from '../routes/media.ts';
 import type { UploadOutcome } from '../routes/upload.ts';
@@ -21,7 +20,7 @@ function base(line: ResponseLine): { method: string; path: string; ms: number } 
 
 export function logMediaResponse(log: Logger, metrics: ServerMetrics, line: ResponseLine, media: MediaOutcome): void {
   const { outcome, bytesWritten, error } = media.result;
-  recordOutcome(metrics, media.status, outcome, bytesWritten);
+  metrics.media.responseDone(media.status, outcome, bytesWritten);
   // Asked first: below the log level the line's fields and clock reading are made for nothing.
   if (!log.isLevelEnabled(outcome === 'error' ? 'error' : outcome === 'complete' ? 'info' : 'debug')) return;
   const fields = { ...base(line), status: media.status, range: media.range, bytes: bytesWritten, ended: outcome };
@@ -55,5 +54,5 @@ export function logPlainResponse(log: Logger, metrics: ServerMetrics, line: Resp
   const isMedia = line.path.startsWith('/media/');
   const level = status >= 500 ? 'error' : isMedia ? 'info' : 'debug';
   log[level]({ ...base(line), status }, 'response');
-  if (isMedia) metrics.responses.inc({ status: String(status), outcome: 'complete' });
+  if (isMedia) metrics.media.responseDone(status, 'complete', 0);
 }

@@ -127,9 +127,10 @@ async function serveAdmitted(
       sink.respond(plan.status, headers, true);
       return { status: plan.status, range, result: { outcome: 'complete', bytesWritten: 0 } };
     }
-    deps.metrics.activeStreams.inc();
+    const tally = deps.metrics.media;
+    tally.activeStreams++;
     const firstByte = (): void => {
-      deps.metrics.timeToFirstByte.observe(Number(process.hrtime.bigint() - req.startedAt) / 1e9);
+      tally.timeToFirstByte.observe(Number(process.hrtime.bigint() - req.startedAt) / 1e9);
     };
     try {
       // The head goes out with the first chunk (send-body.ts); a read failing before it is
@@ -138,7 +139,7 @@ async function serveAdmitted(
       const result = await sendBody(sink, file, segments, slabsFor(req, deps.pool), deps.limits, { head, onFirstWrite: firstByte });
       return { status: plan.status, range, result };
     } finally {
-      deps.metrics.activeStreams.dec();
+      tally.activeStreams--;
     }
   } finally {
     // Every read has completed once sendBody returns; pending writes hold slabs, not the fd.

@@ -4,10 +4,11 @@
 
 import os from 'node:os';
 import type { BufferPool } from '../streaming/buffer-pool.ts';
+import { TTFB_BUCKETS_SEC } from '../metrics.ts';
 import type { ServerMetrics } from '../metrics.ts';
 
 /** Upper bounds of the TTFB histogram buckets in ms: metrics.ts's buckets, then +Inf. */
-export const TTFB_BOUNDS_MS = [0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, Infinity] as const;
+export const TTFB_BOUNDS_MS: readonly number[] = [...TTFB_BUCKETS_SEC.map((sec) => sec * 1000), Infinity];
 /** Percentiles cover this many one-second samples. */
 const TTFB_WINDOW_SAMPLES = 10;
 
