@@ -2,7 +2,9 @@
 // frozen Config, and takes them down in reverse order.
 
 import http2 from 'node:http2';
-import type { Http2SecureServer, Http2Server, ServerHttp2Session } from 'node:http2';
+import type { Http2SecureServer, Http2Server, ServerHttp2Stream } from 'node:http2';
+import { ConnectionRegistry, streamRecordOf } from './connection/connection-registry.ts';
+import type { SessionHooks } from './connection/connection-registry.ts';
 import type { AddressInfo, Server as NetServer } from 'node:net';
 import { createApp } from './app.ts';
 import type { Config } from './config.ts';
@@ -12,12 +14,13 @@ import { createMetrics } from './metrics.ts';
 import type { ServerMetrics } from './metrics.ts';
 import { BufferPool } from './streaming/buffer-pool.ts';
 import type { BufferPoolOptions } from './streaming/buffer-pool.ts';
-import type { CancelPolicy } from './streaming/response-sink.ts';
+import type { SinkDecorator } from './streaming/response-sink.ts';
+import { RELEASE_ON_FLUSH } from './streaming/send-body.ts';
 import type { ReleasePolicy } from './streaming/send-body.ts';
 import { SessionGuard } from './http2/session-guard.ts';
 import { keepSessionOnBodyOverflow } from './http2/body-overflow.ts';
 import { createFloodDefence, HTTP2_FLOOD_LIMITS } from './http2/flood-guard.ts';
-import { installMediaFastPath } from './http2/media-stream.ts';
+import { mediaStreamDispatch } from './http2/media-stream.ts';
 import { ConnectionActivity } from './lifecycle/connection-activity.ts';
 import { ConnectionTimeouts } from './lifecycle/timeouts.ts';
 import { Drain } from './lifecycle/drain.ts';
@@ -32,13 +35,14 @@ import { STALE_UPLOAD_TEMP_MS } from '../storage/upload-temp-sweep.ts';
 import type { Storage } from '../storage/storage.ts';
 
 /**
- * Knobs that only tests set. The wrong policies exist so the byte verifiers can be shown to
- * catch them (negative controls); nothing in Config can select them.
+ * Knobs that only tests set; nothing in Config can select them. Wrong strategies for negative
+ * controls live in test/support/ (wrong-policies.ts) and are injected here.
  */
 export interface TestOverrides {
+  /** When slabs return to the pool (the server's own: RELEASE_ON_FLUSH). */
   readonly releasePolicy?: ReleasePolicy;
-  readonly cancelPolicy?: CancelPolicy;
-  readonly cancelAfterBytes?: number;
+  /** Wraps every media response's sink (a sink that cancels after some bytes, say). */
+  readonly decorateSink?: SinkDecorator;
   readonly poisonOnRelease?: boolean;
   readonly disableSessionGuard?: boolean;
   readonly logDestination?: NodeJS.WritableStream;
@@ -98,7 +102,6 @@ export async function startServer(config: Config, overrides: TestOverrides = {})
   };
   const pool = overrides.createPool?.(poolOptions) ?? new BufferPool(poolOptions);
   const metrics = createMetrics(pool, storage);
-  const guards = new WeakMap<ServerHttp2Session, SessionGuard>();
   const activity = new ConnectionActivity();
   const timeouts = new ConnectionTimeouts(config, {
     activity,
@@ -119,13 +122,12 @@ export async function startServer(config: Config, overrides: TestOverrides = {})
     limits: {
       chunkBytes: config.chunkBytes,
       inflightBytes: config.streamInflightBytes,
-      releasePolicy: overrides.releasePolicy ?? 'on-flush',
-      cancelAfterBytes: overrides.cancelAfterBytes,
+      releasePolicy: overrides.releasePolicy ?? RELEASE_ON_FLUSH,
     },
-    cancelPolicy: overrides.cancelPolicy ?? 'close',
+    decorateSink: overrides.decorateSink,
     maxRangeParts: config.rangeMaxParts,
     cacheControl: config.cacheControl,
-    guardOf: (session: ServerHttp2Session) => guards.get(session),
+    guardOf: (stream: ServerHttp2Stream) => streamRecordOf(stream)?.session.hookOf(SessionGuard),
     uploads: { token: config.uploadToken, maxBytes: config.uploadMaxBytes },
     isDraining: () => drain.isShuttingDown,
     stalledWrites: timeouts.stalledWrites,
@@ -136,12 +138,6 @@ export async function startServer(config: Config, overrides: TestOverrides = {})
     demoAssets: await loadDemoAssets(log),
   };
   const app = createApp(appDeps);
-  let isFastPathEverywhere = true;
-  const useFastPath = (server: Http2SecureServer | Http2Server): void => {
-    if (installMediaFastPath(server, appDeps)) return;
-    isFastPathEverywhere = false;
-    log.warn('HTTP/2 media fast path not installed: media goes through Koa');
-  };
 
   const sessionOptions = {
     settings: { maxConcurrentStreams: config.maxConcurrentStreams, maxHeaderListSize: config.maxHeaderListBytes },
@@ -160,28 +156,44 @@ export async function startServer(config: Config, overrides: TestOverrides = {})
     metrics,
     log,
   });
-  const watchSession = (session: ServerHttp2Session): void => {
-    metrics.sessions.inc();
-    session.once('close', () => metrics.sessions.dec());
+  const sessionCount: SessionHooks = {
+    sessionClosed: () => metrics.sessions.dec(),
     // A session error (peer vanished, protocol error) ends that connection only.
-    session.on('error', (err) => log.debug({ err: err.message }, 'http2 session error'));
-    // A body longer than its Content-Length: that stream is reset, the connection lives on.
-    if (!overrides.disableBodyOverflowGuard) keepSessionOnBodyOverflow(session);
-    if (overrides.disableSessionGuard) return;
-    guards.set(
-      session,
-      new SessionGuard(session, {
-        leakRotateBytes: config.sessionLeakRotateBytes,
-        resetBurst: config.streamResetBurst,
-        resetRatePerSec: config.streamResetRatePerSec,
-        lifetime: { maxAgeMs: config.sessionMaxAgeMs, maxStreams: config.sessionMaxStreams },
-        onRotate: (s, reason) => {
-          if (!drain.closeSession(s)) return; // already closing (a drain, the client's GOAWAY)
-          metrics.sessionRotations.inc({ reason });
-          log.info({ reason }, 'rotating http2 connection gracefully (GOAWAY NO_ERROR)');
-        },
-      }),
-    );
+    sessionError: (err) => log.debug({ err: err.message }, 'http2 session error'),
+  };
+  // Every HTTP/2 session and stream listener of ours, in one place; the hooks run in this order
+  // for each stream (after the stream's response sink when it closes). Activity first, so a
+  // rotation decided when a stream opens already counts that stream as open.
+  const registry = new ConnectionRegistry([
+    (record) => activity.sessionHooks(record),
+    (record) => (overrides.disableBodyOverflowGuard ? undefined : keepSessionOnBodyOverflow(record.session)),
+    (record) =>
+      overrides.disableSessionGuard
+        ? undefined
+        : new SessionGuard(record.session, {
+            leakRotateBytes: config.sessionLeakRotateBytes,
+            resetBurst: config.streamResetBurst,
+            resetRatePerSec: config.streamResetRatePerSec,
+            lifetime: { maxAgeMs: config.sessionMaxAgeMs, maxStreams: config.sessionMaxStreams },
+            onRotate: (s, reason) => {
+              if (!drain.closeSession(s)) return; // already closing (a drain, the client's GOAWAY)
+              metrics.sessionRotations.inc({ reason });
+              log.info({ reason }, 'rotating http2 connection gracefully (GOAWAY NO_ERROR)');
+            },
+          }),
+    (record) => floodDefence.sessionHooks(record),
+    () => {
+      metrics.sessions.inc();
+      return sessionCount;
+    },
+  ]);
+  const dispatchMedia = mediaStreamDispatch(appDeps);
+  let isFastPathEverywhere = true;
+  /** Sessions and streams to the registry, media streams to the fast path. */
+  const followSessions = (server: Http2SecureServer | Http2Server): void => {
+    if (registry.track(server, dispatchMedia)) return;
+    isFastPathEverywhere = false;
+    log.warn('HTTP/2 media fast path not installed: media goes through Koa');
   };
 
   // PROXY_PROTOCOL: a gate listens in front of each server and hands it connections once their
@@ -191,16 +203,13 @@ export async function startServer(config: Config, overrides: TestOverrides = {})
 
   const tls = await loadTlsMaterial({ certPath: config.tlsCertPath, keyPath: config.tlsKeyPath, dataDir: config.dataDir }, log);
   const secure = http2.createSecureServer({ ...sessionOptions, allowHTTP1: true, key: tls.key, cert: tls.cert, handshakeTimeout: config.headerTimeoutMs }, app.callback());
-  // Activity first: its per-stream listener then runs before the guard's, so a rotation decided
-  // on a session's 'stream' event already counts that stream as open.
   const secureListener = listenerFor(secure);
   if (!overrides.nodeAnswersContinue) deferContinue(secure);
   activity.track(secure, true);
   timeouts.track(secure, true);
   drain.track(secure, secureListener);
-  secure.on('session', watchSession);
   floodDefence.watch(secure);
-  useFastPath(secure);
+  followSessions(secure);
   const port = await listen(secureListener, config.port, config.host);
   let h2cPort: number | undefined;
   if (config.h2cPort !== undefined) {
@@ -210,9 +219,8 @@ export async function startServer(config: Config, overrides: TestOverrides = {})
     activity.track(h2c, false);
     timeouts.track(h2c, false);
     drain.track(h2c, h2cListener);
-    h2c.on('session', watchSession);
     floodDefence.watch(h2c);
-    useFastPath(h2c);
+    followSessions(h2c);
     h2cPort = await listen(h2cListener, config.h2cPort, config.host);
   }
   log.info({ url: `https://${hostForUrl(config.host)}:${port}/`, h2cPort, mediaRoot: config.mediaRoot, proxyProtocol: config.proxyProtocol }, 'listening');

@@ -46,7 +46,7 @@ import type { AddressInfo } from 'node:net';
 import { BufferPool } from '../../server/streaming/buffer-pool.ts';
 import { createHttp2Sink, sinkSessionDataBound } from '../../server/streaming/response-sink.ts';
 import type { ResponseSink } from '../../server/streaming/response-sink.ts';
-import { sendBody } from '../../server/streaming/send-body.ts';
+import { RELEASE_ON_FLUSH, sendBody } from '../../server/streaming/send-body.ts';
 import { makeFixtureLibrary } from '../../test/support/fixtures.ts';
 import { FsStorage } from '../../storage/fs-storage.ts';
 
@@ -194,7 +194,7 @@ async function serveRange(setup: Setup, sink: ResponseSink, start: number): Prom
       file,
       [{ kind: 'file', start, end: file.info.size - 1 }],
       setup.pool,
-      { chunkBytes: CHUNK_BYTES, inflightBytes: INFLIGHT_BYTES, releasePolicy: 'on-flush' },
+      { chunkBytes: CHUNK_BYTES, inflightBytes: INFLIGHT_BYTES, releasePolicy: RELEASE_ON_FLUSH },
       { head: { status: 206, headers: {} } },
     );
   } finally {

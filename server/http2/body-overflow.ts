@@ -22,6 +22,7 @@
 
 import { constants as h2 } from 'node:http2';
 import type { IncomingHttpHeaders, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
+import type { SessionHooks, StreamRecord } from '../connection/connection-registry.ts';
 
 /** nghttp2.h: NGHTTP2_ERR_PROTO, the `errno` of Node's session error for it. */
 const NGHTTP2_ERR_PROTO = -505;
@@ -34,18 +35,14 @@ const NGHTTP2_ERR_PROTO = -505;
  */
 export const OVERFLOW_CONFIRM_MS = 2000;
 
-/** Streams that were reset for more DATA than their Content-Length (for the request log). */
-const overflowed = new WeakSet<ServerHttp2Stream>();
-
-/** True once `stream` was reset for carrying more DATA than its Content-Length. */
-export function isBodyOverflow(stream: ServerHttp2Stream): boolean {
-  return overflowed.has(stream);
-}
-
 type Destroy = ServerHttp2Session['destroy'];
 
-/** Installs the hold-back on a new server session, before it has read any frame. */
-export function keepSessionOnBodyOverflow(session: ServerHttp2Session): void {
+/**
+ * Installs the hold-back on a new server session, before it has read any frame; the connection
+ * registry calls the hooks. A stream reset for an overflow is marked (StreamRecord.isBodyOverflow)
+ * for the upload route's log line.
+ */
+export function keepSessionOnBodyOverflow(session: ServerHttp2Session): SessionHooks {
   /** Streams with a Content-Length whose body may still be arriving. */
   const bodies = new Set<ServerHttp2Stream>();
   /** Held-back destroys that no stream reset has explained yet. */
@@ -54,27 +51,17 @@ export function keepSessionOnBodyOverflow(session: ServerHttp2Session): void {
   let deadline: NodeJS.Timeout | undefined;
   const nodeDestroy: Destroy = session.destroy;
 
-  const explain = (stream: ServerHttp2Stream): void => {
+  const explain = (record: StreamRecord): void => {
+    const stream = record.stream;
     if (unexplained === 0 || !bodies.has(stream) || stream.rstCode !== h2.NGHTTP2_PROTOCOL_ERROR) return;
     bodies.delete(stream);
-    overflowed.add(stream);
+    record.isBodyOverflow = true;
     unexplained--;
     if (unexplained > 0) return;
     clearTimeout(deadline);
     deadline = undefined;
   };
 
-  session.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
-    if (headers['content-length'] === undefined || stream.endAfterHeaders) return;
-    bodies.add(stream);
-    // 'aborted' comes first (while the response is still open) with rstCode already set;
-    // 'close' covers a stream whose response had ended.
-    stream.once('aborted', () => explain(stream));
-    stream.once('close', () => {
-      explain(stream);
-      bodies.delete(stream);
-    });
-  });
 
   session.destroy = function destroyUnlessBodyOverflow(this: ServerHttp2Session, error?: Error, code?: number) {
     if (!isProtocolError(error) || bodies.size === 0 || this.destroyed) return nodeDestroy.call(this, error, code);
@@ -87,6 +74,19 @@ export function keepSessionOnBodyOverflow(session: ServerHttp2Session): void {
     deadline.unref();
     return this;
   } as Destroy;
+
+  return {
+    streamOpened(record: StreamRecord, headers: IncomingHttpHeaders): void {
+      if (headers['content-length'] !== undefined && !record.stream.endAfterHeaders) bodies.add(record.stream);
+    },
+    // 'aborted' comes first (while the response is still open) with rstCode already set;
+    // 'close' covers a stream whose response had ended.
+    streamAborted: explain,
+    streamClosed(record: StreamRecord): void {
+      explain(record);
+      bodies.delete(record.stream);
+    },
+  };
 }
 
 function isProtocolError(error: Error | undefined): boolean {

@@ -30,10 +30,11 @@
 // penalise the client the same way.
 
 import { constants as h2 } from 'node:http2';
-import type { Http2SecureServer, Http2Server, Http2Session, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
+import type { Http2SecureServer, Http2Server, Http2Session, ServerHttp2Session } from 'node:http2';
 import type { Logger } from '../log.ts';
-import { isCancelledByServer } from '../streaming/response-sink.ts';
 import type { ServerMetrics } from '../metrics.ts';
+import { eventLoopTurn, sessionRecordOf } from '../connection/connection-registry.ts';
+import type { SessionHooks, SessionRecord, StreamRecord } from '../connection/connection-registry.ts';
 import { ClientLimits } from '../lifecycle/client-limits.ts';
 import { clientAddressOf } from '../net/client-address.ts';
 import type { RefusalReason } from '../lifecycle/client-limits.ts';
@@ -94,31 +95,14 @@ const NGHTTP2_ERR_BAD_CLIENT_MAGIC = -903;
 const NGHTTP2_ERR_FLOODED = -904;
 const NGHTTP2_ERR_TOO_MANY_CONTINUATIONS = -905;
 
-/**
- * Event-loop turns, counted only while streams open: a reset read in the same turn as its
- * stream's HEADERS was sent before the client could have seen any answer (the answer is
- * written in that turn at the earliest, and read by the client later).
- */
-let turn = 0;
-let isTurnEndScheduled = false;
-function currentTurn(): number {
-  if (!isTurnEndScheduled) {
-    isTurnEndScheduled = true;
-    setImmediate(() => {
-      turn++;
-      isTurnEndScheduled = false;
-    });
-  }
-  return turn;
-}
-
-export class FloodGuard {
+/** Made per session by the connection registry, which calls its hooks. */
+export class FloodGuard implements SessionHooks {
   readonly #session: ServerHttp2Session;
+  readonly #record: SessionRecord;
   readonly #options: FloodGuardOptions;
   readonly #client: string | undefined;
   /** Node's proxy of the session's socket; destroy() stays allowed on it after the session is gone. */
   readonly #socket: ServerHttp2Session['socket'] | undefined;
-  readonly #open = new Set<ServerHttp2Stream>();
   /** 1 for each of the last streams that ended in an early reset, 0 for the others. */
   readonly #recent: Uint8Array;
   #recentNext = 0;
@@ -126,24 +110,25 @@ export class FloodGuard {
   #recentEarly = 0;
   #tokens: number;
   #refilledAt: number;
-  #streams = 0;
   #peerResets = 0;
   #serverResets = 0;
   #isPenalised = false;
 
-  constructor(session: ServerHttp2Session, options: FloodGuardOptions) {
+  constructor(record: SessionRecord, options: FloodGuardOptions) {
+    const session = record.session;
     this.#session = session;
+    this.#record = record;
     this.#options = options;
     this.#socket = session.socket;
     this.#client = clientAddressOf(this.#socket); // the PROXY protocol's client, when a proxy announced one
     this.#recent = new Uint8Array(2 * options.earlyResetBurst);
     this.#tokens = options.earlyResetBurst;
     this.#refilledAt = this.#now();
-    session.on('stream', (stream: ServerHttp2Stream) => this.#follow(stream));
-    session.on('error', (err: Error) => {
-      const reason = floodReasonOf(err);
-      if (reason) this.#penalise(reason);
-    });
+  }
+
+  sessionError(err: Error): void {
+    const reason = floodReasonOf(err);
+    if (reason) this.#penalise(reason);
   }
 
   get isPenalised(): boolean {
@@ -161,35 +146,38 @@ export class FloodGuard {
     this.#end();
   }
 
-  #follow(stream: ServerHttp2Stream): void {
-    this.#streams++;
-    this.#open.add(stream);
-    const openedInTurn = currentTurn();
-    let isCounted = false;
-    const countIfEarly = (): void => {
-      const code = stream.rstCode;
-      if (isCounted || code === undefined || code === h2.NGHTTP2_NO_ERROR || isCancelledByServer(stream)) return;
-      if (this.#session.destroyed || this.#isPenalised) return;
-      const isProtocolError = PROTOCOL_ERROR_CODES.has(code);
-      if (!isProtocolError && currentTurn() !== openedInTurn) return;
-      isCounted = true;
-      this.#noteEarlyReset(isProtocolError);
-    };
-    // 'aborted' comes synchronously with the reset, while nghttp2 is still reading the burst;
-    // 'close' (a tick later) covers streams whose response had already ended.
-    stream.once('aborted', countIfEarly);
-    stream.once('close', () => {
-      countIfEarly();
-      this.#open.delete(stream);
-      if (!isCounted) this.#record(0);
-    });
-    if (this.#isPenalised) stream.close(h2.NGHTTP2_CANCEL);
+  /** A connection being ended as a flood takes no new stream. */
+  streamOpened(record: StreamRecord): boolean {
+    if (!this.#isPenalised) return true;
+    record.stream.close(h2.NGHTTP2_CANCEL);
+    return false;
+  }
+
+  // 'aborted' comes synchronously with the reset, while nghttp2 is still reading the burst;
+  // 'close' (a tick later) covers streams whose response had already ended.
+  streamAborted(record: StreamRecord): void {
+    this.#countIfEarly(record);
+  }
+
+  streamClosed(record: StreamRecord): void {
+    this.#countIfEarly(record);
+    if (!record.isEarlyResetCounted) this.#remember(0);
+  }
+
+  #countIfEarly(record: StreamRecord): void {
+    const code = record.stream.rstCode;
+    if (record.isEarlyResetCounted || code === undefined || code === h2.NGHTTP2_NO_ERROR || record.isCancelledByServer) return;
+    if (this.#session.destroyed || this.#isPenalised) return;
+    const isProtocolError = PROTOCOL_ERROR_CODES.has(code);
+    if (!isProtocolError && eventLoopTurn() !== record.openedInTurn) return;
+    record.isEarlyResetCounted = true;
+    this.#noteEarlyReset(isProtocolError);
   }
 
   #noteEarlyReset(isProtocolError: boolean): void {
     if (isProtocolError) this.#serverResets++;
     else this.#peerResets++;
-    this.#record(1);
+    this.#remember(1);
     const now = this.#now();
     const { earlyResetBurst, earlyResetRatePerSec } = this.#options;
     this.#tokens = Math.min(earlyResetBurst, this.#tokens + ((now - this.#refilledAt) / 1000) * earlyResetRatePerSec);
@@ -203,7 +191,7 @@ export class FloodGuard {
     this.#end();
   }
 
-  #record(isEarly: 0 | 1): void {
+  #remember(isEarly: 0 | 1): void {
     const window = this.#recent.length;
     if (this.#recentCount === window) this.#recentEarly -= this.#recent[this.#recentNext]!;
     else this.#recentCount++;
@@ -215,7 +203,7 @@ export class FloodGuard {
   #penalise(reason: PenaltyReason): void {
     if (this.#isPenalised) return;
     this.#isPenalised = true;
-    this.#options.onPenalty(reason, { client: this.#client, streams: this.#streams, earlyResets: this.earlyResets });
+    this.#options.onPenalty(reason, { client: this.#client, streams: this.#record.streamsOpened, earlyResets: this.earlyResets });
   }
 
   #end(): void {
@@ -223,7 +211,7 @@ export class FloodGuard {
     if (session.destroyed) return;
     // The last stream id is the last one nghttp2 processed; no new stream is taken once it is out.
     session.goaway(h2.NGHTTP2_ENHANCE_YOUR_CALM);
-    for (const stream of this.#open) if (!stream.closed) stream.close(h2.NGHTTP2_CANCEL);
+    for (const stream of this.#record.openStreams) if (!stream.closed) stream.close(h2.NGHTTP2_CANCEL);
     // Node's close() adds GOAWAY(NO_ERROR) with the same id, destroys the session once its
     // streams are closed and ends the socket gracefully (still read, so the GOAWAY is not lost
     // to a TCP reset from a client that keeps sending). Never session.destroy() here: it drops
@@ -287,14 +275,16 @@ export interface FloodDefenceOptions {
 const LOG_INTERVAL_MS = 1000;
 
 export interface FloodDefence {
+  /** Applies the per-client connection limits to a listener's new connections. */
   watch(server: Http2SecureServer | Http2Server): void;
+  /** A new session's flood guard (a hook factory for the connection registry). */
+  sessionHooks(record: SessionRecord): FloodGuard;
   /** Ends a session as a flood another guard found, and penalises its client. */
   penalise(session: Http2Session, reason: PenaltyReason): void;
 }
 
 /** Connection limits and flood guards for every listener, one client table across them. */
 export function createFloodDefence(options: FloodDefenceOptions): FloodDefence {
-  const guards = new WeakMap<Http2Session, FloodGuard>();
   const logLimited = rateLimitedLog(options.log);
   const penalise = (reason: PenaltyReason, fields: Record<string, unknown>): void => {
     options.metrics.floodPenalties.inc({ reason });
@@ -308,20 +298,19 @@ export function createFloodDefence(options: FloodDefenceOptions): FloodDefence {
   return {
     watch(server) {
       clients.watch(server);
-      server.on('session', (session: ServerHttp2Session) => {
-        const guard = new FloodGuard(session, {
-          earlyResetBurst: options.earlyResetBurst,
-          earlyResetRatePerSec: options.earlyResetRatePerSec,
-          onPenalty: (reason, figures) => {
-            penalise(reason, { ...figures });
-            if (isClientPenalised(reason)) clients.penalise(figures.client);
-          },
-        });
-        guards.set(session, guard);
+    },
+    sessionHooks(record) {
+      return new FloodGuard(record, {
+        earlyResetBurst: options.earlyResetBurst,
+        earlyResetRatePerSec: options.earlyResetRatePerSec,
+        onPenalty: (reason, figures) => {
+          penalise(reason, { ...figures });
+          if (isClientPenalised(reason)) clients.penalise(figures.client);
+        },
       });
     },
     penalise(session, reason) {
-      guards.get(session)?.endAsFlood(reason);
+      sessionRecordOf(session)?.hookOf(FloodGuard)?.endAsFlood(reason);
     },
   };
 }

@@ -4,14 +4,16 @@
 // route and HTTP/1.1, and media on both paths runs the same serveMediaRequest.
 //
 // Node wires an HTTP/2 server's 'request' handler through one 'stream' listener of its own
-// (the compat bridge). We take that listener out and put a dispatcher in its place: GET and
-// HEAD of media are served here, every other stream is handed to the bridge unchanged. So
+// (the compat bridge). The connection registry (connection/connection-registry.ts) takes that
+// listener's place and offers every stream to this dispatcher first: GET and HEAD of media are
+// served here, every other stream goes to the bridge unchanged. So
 // uploads (PUT, DELETE: routes/upload.ts) and refusals of other methods run in Koa on every
 // transport: one body-handling path for HTTP/1.1 and HTTP/2, where a disk-bound upload does
 // not miss the compat layer's CPU. The fast path never reads a request body: Node answers,
 // then resets such a stream with NO_ERROR (RFC 9113 8.1), as the uploads tests check.
 
-import type { Http2SecureServer, Http2Server, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import type { StreamDispatch } from '../connection/connection-registry.ts';
 import { errorAnswer, toHttpError } from '../http/http-error.ts';
 import { logMediaResponse, logPlainResponse } from '../http/response-log.ts';
 import type { ResponseLine } from '../http/response-log.ts';
@@ -26,22 +28,16 @@ export interface MediaStreamDeps extends MediaRouteDeps {
   readonly log: Logger;
 }
 
-type StreamListener = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, ...rest: unknown[]) => void;
-
-/** Routes /media/ streams to the fast path; false when the server is not wired as expected. */
-export function installMediaFastPath(server: Http2SecureServer | Http2Server, deps: MediaStreamDeps): boolean {
-  const listeners = server.listeners('stream') as StreamListener[];
-  if (listeners.length !== 1) return false; // not the layout we know: leave everything to Koa
-  const compatBridge = listeners[0]!;
-  server.removeListener('stream', compatBridge);
-  server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, ...rest: unknown[]) => {
+/** Takes the streams of the fast path: GET and HEAD under /media/. */
+export function mediaStreamDispatch(deps: MediaStreamDeps): StreamDispatch {
+  return (stream, headers) => {
     const path = headers[':path'];
     const method = headers[':method'];
     const isRead = method === 'GET' || method === 'HEAD';
-    if (isRead && typeof path === 'string' && path.startsWith(MEDIA_PREFIX)) serveMediaStream(stream, headers, path, deps);
-    else compatBridge.call(server, stream, headers, ...rest);
-  });
-  return true;
+    if (!isRead || typeof path !== 'string' || !path.startsWith(MEDIA_PREFIX)) return false;
+    serveMediaStream(stream, headers, path, deps);
+    return true;
+  };
 }
 
 /**

@@ -24,6 +24,7 @@ import type { ServerHttp2Session } from 'node:http2';
 import { lifetimeRotation } from './session-lifetime.ts';
 import { sinkSessionDataBound } from '../streaming/response-sink.ts';
 import type { LifetimeLimits, LifetimeReason } from './session-lifetime.ts';
+import type { SessionHooks, StreamRecord } from '../connection/connection-registry.ts';
 
 export type RotationReason = 'session-memory' | 'reset-budget' | 'stalled-writes' | LifetimeReason;
 
@@ -37,7 +38,8 @@ export interface SessionGuardOptions {
   readonly now?: () => number;
 }
 
-export class SessionGuard {
+/** Made per session by the connection registry, which calls its hooks. */
+export class SessionGuard implements SessionHooks {
   readonly #options: SessionGuardOptions;
   readonly #session: ServerHttp2Session;
   /** Sum of the peer resets' reports (each an upper bound of what Node kept of that stream). */
@@ -50,6 +52,7 @@ export class SessionGuard {
   #rotated = false;
   #streamsOpened = 0;
   readonly #openedAt: number;
+  #ageTimer: NodeJS.Timeout | undefined;
 
   constructor(session: ServerHttp2Session, options: SessionGuardOptions) {
     this.#session = session;
@@ -61,18 +64,24 @@ export class SessionGuard {
     if (maxAgeMs > 0) {
       // The timer is the age check: it can fire a millisecond before Date.now() says the age is
       // reached, and a check that then found the session too young would never rotate it.
-      const timer = setTimeout(() => this.#rotate('max-age'), maxAgeMs);
-      timer.unref();
-      session.once('close', () => clearTimeout(timer));
+      this.#ageTimer = setTimeout(() => this.#rotate('max-age'), maxAgeMs);
+      this.#ageTimer.unref();
     }
-    session.on('stream', (stream) => {
-      this.#streamsOpened++;
-      this.#checkLifetime();
-      stream.once('close', () => {
-        // Our own close(CANCEL) is counted too: an overestimate only rotates a little early.
-        if (stream.rstCode !== undefined && stream.rstCode !== h2.NGHTTP2_NO_ERROR) this.#spendResetToken();
-      });
-    });
+  }
+
+  streamOpened(): void {
+    this.#streamsOpened++;
+    this.#checkLifetime();
+  }
+
+  streamClosed(record: StreamRecord): void {
+    const code = record.stream.rstCode;
+    // Our own close(CANCEL) is counted too: an overestimate only rotates a little early.
+    if (code !== undefined && code !== h2.NGHTTP2_NO_ERROR) this.#spendResetToken();
+  }
+
+  sessionClosed(): void {
+    clearTimeout(this.#ageTimer);
   }
 
   get leakedBytes(): number {

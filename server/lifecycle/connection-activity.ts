@@ -6,9 +6,9 @@
 // HTTP/1.1 socket with a request whose response has not finished. Idle timers must only run
 // on idle connections (Jetty 8 closed connections "idle" while a slow handler ran).
 //
-// Streams are counted from the session's own 'stream' event, not the server's, so nothing
-// here touches the server's 'stream' listener (http2/media-stream.ts replaces Node's).
-// HTTP/1.1 requests are counted from a 'request' listener placed before the application's, so
+// HTTP/2 sessions and streams are followed through the connection registry
+// (connection/connection-registry.ts: sessionHooks), which counts a stream as open before its
+// handler sees it. HTTP/1.1 requests are counted from a 'request' listener placed before the application's, so
 // a response that finishes at once cannot finish before it was counted.
 //
 // Nothing is reported for a connection after onClosed: when an HTTP/1.1 socket closes
@@ -25,6 +25,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2SecureServer, Http2Server, Http2ServerRequest, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import type { SessionHooks, SessionRecord, StreamRecord } from '../connection/connection-registry.ts';
 
 export type Connection =
   | { readonly kind: 'h2'; readonly session: ServerHttp2Session }
@@ -63,7 +64,6 @@ export class ConnectionActivity {
   track(server: Http2SecureServer | Http2Server, isSecure: boolean): void {
     // Ahead of Node's listener, which makes an h2c session (and emits 'session') right away.
     server.prependListener('connection', (socket: Socket) => this.#accepted(socket));
-    server.on('session', (session: ServerHttp2Session) => this.#followSession(session));
     if (!isSecure) return;
     server.on('secureConnection', (socket: TLSSocket) => {
       if (socket.alpnProtocol === 'h2') return;
@@ -130,23 +130,22 @@ export class ConnectionActivity {
     return [...(this.#bySocket.get(socket)?.work ?? [])] as ServerResponse[];
   }
 
-  #followSession(session: ServerHttp2Session): void {
-    const tracked: Tracked = { connection: { kind: 'h2', session }, inFlight: 0, isClosed: false, work: new Set() };
+  /** Follows an HTTP/2 session: the connection registry calls these hooks. */
+  sessionHooks(record: SessionRecord): SessionHooks {
+    const session = record.session;
+    const tracked: Tracked = { connection: { kind: 'h2', session }, inFlight: 0, isClosed: false, work: record.openStreams };
     this.#bySession.set(session, tracked);
-    session.on('stream', (stream: ServerHttp2Stream) => {
-      tracked.work.add(stream);
-      this.#change(tracked, +1);
-      stream.once('close', () => {
-        tracked.work.delete(stream);
-        this.#change(tracked, -1);
-      });
-    });
-    session.once('close', () => {
-      this.#bySession.delete(session);
-      tracked.isClosed = true;
-      this.#emit('onClosed', tracked.connection);
-    });
     this.#emit('onIdle', tracked.connection);
+    return {
+      // The registry keeps record.openStreams (this tracked's work); only the counts are ours.
+      streamOpened: () => this.#change(tracked, +1),
+      streamClosed: (_stream: StreamRecord) => this.#change(tracked, -1),
+      sessionClosed: () => {
+        this.#bySession.delete(session);
+        tracked.isClosed = true;
+        this.#emit('onClosed', tracked.connection);
+      },
+    };
   }
 
   #accepted(socket: Socket): void {

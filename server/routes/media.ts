@@ -15,7 +15,7 @@ import { contentRange, planRange } from '../range/range-plan.ts';
 import type { RangePlan, Representation } from '../range/range-plan.ts';
 import { layoutMultipart } from '../range/multipart.ts';
 import { createHttp1Sink, createHttp2Sink } from '../streaming/response-sink.ts';
-import type { CancelPolicy, ResponseSink } from '../streaming/response-sink.ts';
+import type { ResponseSink, SinkDecorator } from '../streaming/response-sink.ts';
 import { sendBody } from '../streaming/send-body.ts';
 import type { BodySegment, SendLimits, SendResult } from '../streaming/send-body.ts';
 import type { BufferPool, SlabSource } from '../streaming/buffer-pool.ts';
@@ -32,10 +32,12 @@ export interface MediaRouteDeps {
   readonly pool: BufferPool;
   readonly metrics: ServerMetrics;
   readonly limits: SendLimits;
-  readonly cancelPolicy: CancelPolicy;
+  /** Tests only: wraps every response's sink (test/support/wrong-policies.ts). */
+  readonly decorateSink?: SinkDecorator | undefined;
   readonly maxRangeParts: number;
   readonly cacheControl: string;
-  readonly guardOf: (session: ServerHttp2Session) => SessionGuard | undefined;
+  /** The session guard of the stream's connection (http2/session-guard.ts). */
+  readonly guardOf: (stream: ServerHttp2Stream) => SessionGuard | undefined;
   /** Cancels responses whose writes stalled (lifecycle/stalled-writes.ts). */
   readonly stalledWrites?: StalledWrites | undefined;
   /** Test hook: every media request waits this long before its response head (a slow handler). */
@@ -183,7 +185,8 @@ function connectionOf(ctx: Context): object | undefined {
 function sinkFor(ctx: Context, deps: MediaRouteDeps): ResponseSink {
   const req = ctx.req as Http2ServerRequest | typeof ctx.req;
   if ('stream' in req && req.stream) return http2SinkFor(req.stream, deps);
-  return createHttp1Sink(ctx.res as ServerResponse, { writeWatch: deps.stalledWrites });
+  const sink = createHttp1Sink(ctx.res as ServerResponse, { writeWatch: deps.stalledWrites });
+  return deps.decorateSink ? deps.decorateSink(sink, undefined) : sink;
 }
 
 /**
@@ -192,10 +195,9 @@ function sinkFor(ctx: Context, deps: MediaRouteDeps): ResponseSink {
  */
 export function http2SinkFor(stream: ServerHttp2Stream, deps: MediaRouteDeps): ResponseSink {
   const session = stream.session as ServerHttp2Session;
-  const guard = deps.guardOf(session);
+  const guard = deps.guardOf(stream);
   const stalled = deps.stalledWrites;
-  return createHttp2Sink(stream, {
-    cancelPolicy: deps.cancelPolicy,
+  const sink = createHttp2Sink(stream, {
     onPeerReset: (unflushed) => guard?.notePeerReset(unflushed),
     writeWatch: stalled,
     quarantine:
@@ -206,6 +208,7 @@ export function http2SinkFor(stream: ServerHttp2Stream, deps: MediaRouteDeps): R
       }),
     isQuarantineOff: stalled?.isQuarantineOff,
   });
+  return deps.decorateSink ? deps.decorateSink(sink, stream) : sink;
 }
 
 interface HeaderTexts {

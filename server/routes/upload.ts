@@ -25,7 +25,7 @@ import type { Context } from 'koa';
 import { continueIfExpected } from '../http/expect-continue.ts';
 import { HttpError, toHttpError } from '../http/http-error.ts';
 import { mediaUrl, parseMediaPath } from '../media-path.ts';
-import { isBodyOverflow } from '../http2/body-overflow.ts';
+import { streamRecordOf } from '../connection/connection-registry.ts';
 import type { Storage } from '../../storage/storage.ts';
 
 export interface UploadSettings {
@@ -179,7 +179,7 @@ async function* bodyOf(req: Request, received: { bytes: number }): AsyncGenerato
 
 /** The log line's reason for a body the transport ended early (`error`: how the read failed). */
 function endedEarly(req: Request, bytes: number, error?: string): string {
-  if (isHttp2(req) && isBodyOverflow(req.stream)) {
+  if (isHttp2(req) && streamRecordOf(req.stream)?.isBodyOverflow === true) {
     return `request body longer than its Content-Length: stream reset with PROTOCOL_ERROR after ${bytes} bytes`;
   }
   const code = isHttp2(req) ? req.stream.rstCode : undefined;

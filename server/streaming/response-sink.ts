@@ -28,8 +28,11 @@
 import { constants as h2 } from 'node:http2';
 import type { Http2Session, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { ServerResponse } from 'node:http';
+import { streamRecordOf } from '../connection/connection-registry.ts';
+import type { StreamCloseListener, StreamRecord } from '../connection/connection-registry.ts';
 
-export type CancelPolicy = 'close' | 'destroy';
+/** Tests only: wraps a response's sink (TestOverrides.decorateSink; `stream` for HTTP/2). */
+export type SinkDecorator = (sink: ResponseSink, stream: ServerHttp2Stream | undefined) => ResponseSink;
 
 /** What the stalled-write watch (lifecycle/stalled-writes.ts) sees of a sink with writes out. */
 export interface WatchedWrites {
@@ -91,7 +94,6 @@ export interface Http2SinkHooks {
    * provably wrote of it (see Http2Sink).
    */
   onPeerReset?(leakedBytes: number): void;
-  cancelPolicy?: CancelPolicy;
   writeWatch?: WriteWatch | undefined;
   /** Without it, an abandoned stream's chunks are released when its session has closed. */
   quarantine?: QuarantineHook | undefined;
@@ -101,17 +103,6 @@ export interface Http2SinkHooks {
 
 export interface Http1SinkHooks {
   writeWatch?: WriteWatch | undefined;
-}
-
-/**
- * Streams this server reset itself (a cancel, an abandon). A server cancel can happen in the
- * same event-loop turn as the stream's HEADERS when reads are synchronous, so the flood guard
- * (http2/flood-guard.ts) must not take it for a client's early reset.
- */
-const serverCancelled = new WeakSet<ServerHttp2Stream>();
-
-export function isCancelledByServer(stream: ServerHttp2Stream): boolean {
-  return serverCancelled.has(stream);
 }
 
 /** Write callbacks Node never called, settled when their connection's socket closed. */
@@ -297,10 +288,12 @@ const ignoreError = (): void => {};
  * ones (1-byte window updates) can make the credit too large, and then Node refuses that
  * peer's own streams before the guard rotates its connection.
  */
-class Http2Sink implements ResponseSink, WatchedWrites {
+class Http2Sink implements ResponseSink, WatchedWrites, StreamCloseListener {
   readonly protocol = 'h2';
   readonly ready = RESOLVED;
   readonly #stream: ServerHttp2Stream;
+  /** The connection registry's record of the stream (undefined on a server it does not track). */
+  readonly #record: StreamRecord | undefined;
   readonly #hooks: Http2SinkHooks;
   /** stream.session is gone once the stream is destroyed; the quarantine fallback needs it. */
   readonly #session: Http2Session | undefined;
@@ -338,14 +331,21 @@ class Http2Sink implements ResponseSink, WatchedWrites {
       this.#writes = writesOf(this.#session);
       this.#writes.sinkStreams++;
     }
-    if (stream.closed || stream.destroyed) queueMicrotask(() => this.#onClose());
-    else stream.on('close', () => this.#onClose()); // 'close' comes once: no once() wrapper
-    // Errors of a stream are reported by how it closed; an 'error' listener keeps a peer's
-    // non-CANCEL reset from becoming an uncaught exception.
-    stream.on('error', ignoreError);
+    this.#record = streamRecordOf(stream);
+    if (stream.closed || stream.destroyed) {
+      queueMicrotask(() => this.streamClosed());
+    } else if (this.#record) {
+      this.#record.sink = this; // the registry tells the sink first when the stream closes
+    } else {
+      stream.on('close', () => this.streamClosed()); // 'close' comes once: no once() wrapper
+      // Errors of a stream are reported by how it closed; an 'error' listener keeps a peer's
+      // non-CANCEL reset from becoming an uncaught exception.
+      stream.on('error', ignoreError);
+    }
   }
 
-  #onClose(): void {
+  /** The stream closed (called once, by the connection registry or our own listener). */
+  streamClosed(): void {
     const stream = this.#stream;
     if (!this.#cancelledLocally && stream.rstCode !== undefined && stream.rstCode !== h2.NGHTTP2_NO_ERROR) {
       this.#hooks.onPeerReset?.(this.#peerResetLeak());
@@ -497,20 +497,27 @@ class Http2Sink implements ResponseSink, WatchedWrites {
   cancel(): void {
     const stream = this.#stream;
     if (stream.closed || stream.destroyed) return;
-    this.#cancelledLocally = true;
-    serverCancelled.add(stream);
+    this.#markCancelledByServer();
     this.#addFrame(RST_STREAM_FRAME_BYTES);
     // close(code) sends RST_STREAM only after in-flight writes finished; destroy() does not
     // wait and, on h2c, lets the socket read slabs that were already given back.
-    if ((this.#hooks.cancelPolicy ?? 'close') === 'destroy') stream.destroy();
-    else stream.close(h2.NGHTTP2_CANCEL);
+    stream.close(h2.NGHTTP2_CANCEL);
+  }
+
+  /**
+   * A server cancel can happen in the same event-loop turn as the stream's HEADERS when reads
+   * are synchronous: the flood guard (http2/flood-guard.ts) must not take it for a client's
+   * early reset.
+   */
+  #markCancelledByServer(): void {
+    this.#cancelledLocally = true;
+    if (this.#record) this.#record.isCancelledByServer = true;
   }
 
   abandon(): void {
     const stream = this.#stream;
     if (stream.destroyed) return;
-    this.#cancelledLocally = true;
-    serverCancelled.add(stream);
+    this.#markCancelledByServer();
     this.#addFrame(RST_STREAM_FRAME_BYTES);
     if (this.#unflushed > 0 && !this.#hooks.isQuarantineOff && !this.#quarantined) {
       const held: (() => void)[] = [];

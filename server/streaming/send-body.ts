@@ -25,6 +25,9 @@
 // A stream that must wait for a slab sends its head first, so every stream is answered at
 // once whatever the pool's state. A read that fails before the head is out is thrown, and the
 // caller can still answer with an error status.
+//
+// One BodySend per response, its steps methods on the prototype: per response the sender makes
+// one object and one callback per write, not a closure per step.
 
 import type { Lease, SlabSource } from './buffer-pool.ts';
 import { performance } from 'node:perf_hooks';
@@ -38,17 +41,30 @@ export type BodySegment =
   | { readonly kind: 'file'; readonly start: number; readonly end: number };
 
 /**
- * When a slab goes back to the pool. Only 'on-flush' is correct; the others exist so tests
- * can prove the byte verifiers catch a wrong policy (negative controls).
+ * When a slab goes back to the pool, told of each write that carries one. The server uses
+ * RELEASE_ON_FLUSH; tests inject wrong policies (test/support/wrong-policies.ts) to prove the
+ * byte verifiers catch them.
  */
-export type ReleasePolicy = 'on-flush' | 'on-close' | 'after-write';
+export interface ReleasePolicy {
+  /** The write carrying `lease` was handed to the sink, which will call it back. */
+  written(lease: Lease, sink: ResponseSink): void;
+  /** That write completed: nothing references the slab any more. */
+  flushed(lease: Lease): void;
+}
+
+/** The only correct policy: a slab returns to the pool when the write carrying it completed. */
+export const RELEASE_ON_FLUSH: ReleasePolicy = {
+  written() {},
+  flushed(lease) {
+    lease.writeCompleted();
+    lease.release();
+  },
+};
 
 export interface SendLimits {
   readonly chunkBytes: number;
   readonly inflightBytes: number;
   readonly releasePolicy: ReleasePolicy;
-  /** Test hook: the server cancels the stream itself after this many body bytes. */
-  readonly cancelAfterBytes?: number | undefined;
 }
 
 /** What happens around the body besides writing it. */
@@ -77,7 +93,7 @@ export interface SendResult {
  */
 export const SLOW_WRITE_MS = 250;
 
-export async function sendBody(
+export function sendBody(
   sink: ResponseSink,
   file: MediaFile,
   segments: readonly BodySegment[],
@@ -85,170 +101,201 @@ export async function sendBody(
   limits: SendLimits,
   hooks: SendHooks = NO_HOOKS,
 ): Promise<SendResult> {
-  let isHeadPending = hooks.head !== undefined;
-  let inflight = 0;
-  let bytesWritten = 0;
-  // Slow start (see the header). Bytes below `window` flow without a grant from the peer.
-  const window = sink.peerWindowBytes;
-  const minSlab = slabs.minSlabBytes;
-  const maxWrite = Math.min(limits.chunkBytes, slabs.slabBytes);
+  return new BodySend(sink, file, slabs, limits, hooks).run(segments);
+}
+
+class BodySend {
+  readonly #sink: ResponseSink;
+  readonly #file: MediaFile;
+  readonly #slabs: SlabSource;
+  readonly #limits: SendLimits;
+  readonly #hooks: SendHooks;
+  /** Bytes below this offset flow without a grant from the peer (its initial window). */
+  readonly #window: number;
+  readonly #minSlab: number;
+  readonly #maxWrite: number;
+  #isHeadPending: boolean;
+  #inflight = 0;
+  #bytesWritten = 0;
   /** Unflushed bytes allowed past the initial window; grows on quick completions. */
-  let allowance = minSlab;
+  #allowance: number;
+  /** The most the next write could carry once nothing is unflushed (set by #room()). */
+  #ceiling = 0;
   /** Issue times of the writes still out, oldest first (a stream's writes complete in order). */
-  const issuedAt: number[] = [];
-  let wake: (() => void) | undefined;
-  const wakeUp = (): void => {
-    const w = wake;
-    wake = undefined;
-    w?.();
-  };
+  readonly #issuedAt: number[] = [];
+  /** Resolves the wait for room or for the sink to close. */
+  #wake: (() => void) | undefined;
   // Made only when a stream must wait for a slab: one per request costs ~2% of the CPU of a
   // 64 KiB range in a profile (an AbortController, and an Error with its stack on close).
-  let abort: AbortController | undefined;
-  const outstanding = limits.releasePolicy === 'on-close' ? new Set<Lease>() : undefined;
-  // Watched from the first wait on (and from the start for the 'on-close' control): a response
-  // that never waits, like most small ranges, needs no reaction to its close.
-  let isWatchingClose = false;
-  const watchClose = (): void => {
-    if (isWatchingClose) return;
-    isWatchingClose = true;
-    void sink.closed.then(() => {
-      abort?.abort(new Error('stream closed'));
-      if (outstanding) for (const lease of outstanding) lease.release(); // wrong on purpose
-      outstanding?.clear();
-      wakeUp();
-    });
-  };
-  if (outstanding) watchClose();
+  #abort: AbortController | undefined;
+  // Watched from the first wait on: a response that never waits, like most small ranges, needs
+  // no reaction to its close.
+  #isWatchingClose = false;
 
-  const result = (outcome: SendOutcome, error?: Error): SendResult =>
-    error ? { outcome, bytesWritten, error } : { outcome, bytesWritten };
-  const stopped = (): SendResult => result(sink.isClientReset() ? 'client-reset' : 'server-cancel');
+  constructor(sink: ResponseSink, file: MediaFile, slabs: SlabSource, limits: SendLimits, hooks: SendHooks) {
+    this.#sink = sink;
+    this.#file = file;
+    this.#slabs = slabs;
+    this.#limits = limits;
+    this.#hooks = hooks;
+    this.#window = sink.peerWindowBytes;
+    this.#minSlab = slabs.minSlabBytes;
+    this.#maxWrite = Math.min(limits.chunkBytes, slabs.slabBytes);
+    this.#allowance = this.#minSlab;
+    this.#isHeadPending = hooks.head !== undefined;
+  }
 
-  const sendHead = (): void => {
-    isHeadPending = false;
-    sink.respond(hooks.head!.status, hooks.head!.headers, false);
-  };
-
-  /** The most the next write could carry once nothing is unflushed (set by room()). */
-  let ceiling = 0;
-  /** How many bytes the next write may carry now (0 or less: wait for a write to complete). */
-  const room = (): number => {
-    if (bytesWritten + minSlab <= window) {
-      ceiling = Math.min(maxWrite, window - bytesWritten, limits.inflightBytes);
-      return Math.min(ceiling, limits.inflightBytes - inflight);
-    }
-    if (issuedAt.length > 0 && performance.now() - issuedAt[0]! >= SLOW_WRITE_MS) allowance = minSlab;
-    ceiling = Math.min(maxWrite, allowance);
-    return Math.min(maxWrite, allowance - inflight);
-  };
-
-  // Called only while the sink is open (each caller has just checked), so the head can go.
-  const writeTracked = (chunk: Buffer, lease: Lease | undefined): boolean => {
-    if (isHeadPending) sendHead();
-    if (lease) {
-      lease.writeStarted();
-      outstanding?.add(lease);
-    }
-    const length = chunk.length;
-    const end = bytesWritten + length;
-    inflight += length;
-    issuedAt.push(performance.now());
-    const accepted = sink.write(chunk, () => {
-      inflight -= length;
-      const tookMs = performance.now() - issuedAt.shift()!;
-      // Only a write that went past the initial window says anything about the peer's grants.
-      if (end > window) allowance = tookMs < SLOW_WRITE_MS ? Math.min(limits.inflightBytes, allowance * 2) : minSlab;
-      if (lease && limits.releasePolicy === 'on-flush') {
-        lease.writeCompleted();
-        lease.release();
-      } else if (lease && outstanding?.delete(lease)) {
-        lease.writeCompleted();
-        lease.release();
+  async run(segments: readonly BodySegment[]): Promise<SendResult> {
+    const sink = this.#sink;
+    await sink.ready;
+    try {
+      for (const segment of segments) {
+        const isSent = segment.kind === 'literal' ? await this.#sendLiteral(segment.bytes) : await this.#sendRange(segment.start, segment.end);
+        if (!isSent) return this.#stopped();
       }
-      wakeUp();
+      sink.end();
+      return this.#result('complete');
+    } catch (err) {
+      if (this.#isHeadPending) throw err; // nothing sent yet: the caller answers with an error status
+      // Headers are out: the only honest signal left is resetting this one stream.
+      sink.cancel();
+      return this.#result('error', err as Error);
+    }
+  }
+
+  async #sendLiteral(bytes: Buffer): Promise<boolean> {
+    return (await this.#roomFor(bytes.length)) > 0 && this.#write(bytes, undefined);
+  }
+
+  /** Bytes start..end of the file; false when the sink closed first. */
+  async #sendRange(start: number, end: number): Promise<boolean> {
+    const sink = this.#sink;
+    const slabs = this.#slabs;
+    for (let position = start; position <= end; ) {
+      const left = end - position + 1;
+      let fits = this.#room(); // no promise when there is room
+      if (fits < Math.min(left, this.#ceiling) || fits <= 0 || !sink.isOpen()) fits = await this.#roomFor(left);
+      if (fits <= 0) return false;
+      // A probe: past the initial window with nothing yet shown to flow (buffer-pool.ts, "Probes").
+      const isProbe = this.#allowance === this.#minSlab && this.#bytesWritten + this.#minSlab > this.#window;
+      const lease = slabs.tryAcquire(Math.min(fits, left), isProbe) ?? (await this.#waitForSlab(isProbe));
+      if (!lease) return false;
+      const want = Math.min(fits, left, lease.buffer.length);
+      let got: number;
+      try {
+        got = await this.#file.read(lease.buffer, want, position);
+      } catch (err) {
+        lease.release();
+        throw err;
+      }
+      if (!sink.isOpen()) {
+        lease.release();
+        return false;
+      }
+      if (got === 0) {
+        lease.release();
+        throw new Error(`${this.#file.info.path} ended at ${position}, before the planned ${end + 1} bytes`);
+      }
+      if (!this.#write(lease.buffer.subarray(0, got), lease)) return false;
+      position += got;
+    }
+    return true;
+  }
+
+  /** How many bytes the next write may carry now (0 or less: wait for a write to complete). */
+  #room(): number {
+    const limits = this.#limits;
+    const written = this.#bytesWritten;
+    if (written + this.#minSlab <= this.#window) {
+      this.#ceiling = Math.min(this.#maxWrite, this.#window - written, limits.inflightBytes);
+      return Math.min(this.#ceiling, limits.inflightBytes - this.#inflight);
+    }
+    const issuedAt = this.#issuedAt;
+    if (issuedAt.length > 0 && performance.now() - issuedAt[0]! >= SLOW_WRITE_MS) this.#allowance = this.#minSlab;
+    this.#ceiling = Math.min(this.#maxWrite, this.#allowance);
+    return Math.min(this.#maxWrite, this.#allowance - this.#inflight);
+  }
+
+  /** Waits until a write of `bytes` fits, or as much of it as ever could; returns the room (0: closed). */
+  async #roomFor(bytes: number): Promise<number> {
+    this.#watchClose();
+    for (let r = this.#room(); this.#sink.isOpen(); r = this.#room()) {
+      if (r >= Math.min(bytes, this.#ceiling)) return r;
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+    }
+    return 0;
+  }
+
+  async #waitForSlab(isProbe: boolean): Promise<Lease | undefined> {
+    if (!this.#sink.isOpen()) return undefined;
+    // Answer now: the stream may wait a while, and its client should see a response head.
+    if (this.#isHeadPending) this.#sendHead();
+    this.#watchClose();
+    this.#abort ??= new AbortController();
+    return this.#slabs.acquire(this.#abort.signal, isProbe).catch(() => undefined);
+  }
+
+  /** From the first wait on, the sink's close ends any wait (for room or for a slab). */
+  #watchClose(): void {
+    if (this.#isWatchingClose) return;
+    this.#isWatchingClose = true;
+    void this.#sink.closed.then(() => {
+      this.#abort?.abort(new Error('stream closed'));
+      this.#wakeUp();
     });
+  }
+
+  #wakeUp(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  #sendHead(): void {
+    this.#isHeadPending = false;
+    const head = this.#hooks.head!;
+    this.#sink.respond(head.status, head.headers, false);
+  }
+
+  /** Hands a chunk to the sink; called only while the sink is open (each caller has just checked). */
+  #write(chunk: Buffer, lease: Lease | undefined): boolean {
+    if (this.#isHeadPending) this.#sendHead();
+    lease?.writeStarted();
+    const length = chunk.length;
+    const end = this.#bytesWritten + length;
+    this.#inflight += length;
+    this.#issuedAt.push(performance.now());
+    const accepted = this.#sink.write(chunk, () => this.#flushed(length, end, lease));
     if (!accepted) {
-      inflight -= length;
-      issuedAt.pop();
+      this.#inflight -= length;
+      this.#issuedAt.pop();
       if (lease) {
-        outstanding?.delete(lease);
         lease.writeRefused();
         lease.release();
       }
       return false;
     }
-    if (bytesWritten === 0) hooks.onFirstWrite?.();
-    bytesWritten = end;
-    if (lease && limits.releasePolicy === 'after-write') lease.release(); // wrong on purpose
+    if (this.#bytesWritten === 0) this.#hooks.onFirstWrite?.();
+    this.#bytesWritten = end;
+    if (lease) this.#limits.releasePolicy.written(lease, this.#sink);
     return true;
-  };
+  }
 
-  /** Waits until a write of `bytes` fits, or as much of it as ever could; returns the room (0: closed). */
-  const roomFor = async (bytes: number): Promise<number> => {
-    watchClose();
-    for (let r = room(); sink.isOpen(); r = room()) {
-      if (r >= Math.min(bytes, ceiling)) return r;
-      await new Promise<void>((resolve) => (wake = resolve));
-    }
-    return 0;
-  };
+  /** A write completed; `end`: the body offset just past its bytes. */
+  #flushed(length: number, end: number, lease: Lease | undefined): void {
+    this.#inflight -= length;
+    const tookMs = performance.now() - this.#issuedAt.shift()!;
+    // Only a write that went past the initial window says anything about the peer's grants.
+    if (end > this.#window) this.#allowance = tookMs < SLOW_WRITE_MS ? Math.min(this.#limits.inflightBytes, this.#allowance * 2) : this.#minSlab;
+    if (lease) this.#limits.releasePolicy.flushed(lease);
+    this.#wakeUp();
+  }
 
-  const waitForSlab = async (isProbe: boolean): Promise<Lease | undefined> => {
-    if (!sink.isOpen()) return undefined;
-    // Answer now: the stream may wait a while, and its client should see a response head.
-    if (isHeadPending) sendHead();
-    watchClose();
-    abort ??= new AbortController();
-    return slabs.acquire(abort.signal, isProbe).catch(() => undefined);
-  };
+  #result(outcome: SendOutcome, error?: Error): SendResult {
+    return error ? { outcome, bytesWritten: this.#bytesWritten, error } : { outcome, bytesWritten: this.#bytesWritten };
+  }
 
-  await sink.ready;
-  try {
-    for (const segment of segments) {
-      if (segment.kind === 'literal') {
-        if (!(await roomFor(segment.bytes.length)) || !writeTracked(segment.bytes, undefined)) return stopped();
-        continue;
-      }
-      for (let position = segment.start; position <= segment.end; ) {
-        if (limits.cancelAfterBytes !== undefined && bytesWritten >= limits.cancelAfterBytes) {
-          sink.cancel();
-          return result('server-cancel');
-        }
-        const left = segment.end - position + 1;
-        let fits = room(); // no promise when there is room
-        if (fits < Math.min(left, ceiling) || fits <= 0 || !sink.isOpen()) fits = await roomFor(left);
-        if (fits <= 0) return stopped();
-        // A probe: past the initial window with nothing yet shown to flow (buffer-pool.ts, "Probes").
-        const isProbe = allowance === minSlab && bytesWritten + minSlab > window;
-        const lease = slabs.tryAcquire(Math.min(fits, left), isProbe) ?? (await waitForSlab(isProbe));
-        if (!lease) return stopped();
-        const want = Math.min(fits, left, lease.buffer.length);
-        let got: number;
-        try {
-          got = await file.read(lease.buffer, want, position);
-        } catch (err) {
-          lease.release();
-          throw err;
-        }
-        if (!sink.isOpen()) {
-          lease.release();
-          return stopped();
-        }
-        if (got === 0) {
-          lease.release();
-          throw new Error(`${file.info.path} ended at ${position}, before the planned ${segment.end + 1} bytes`);
-        }
-        if (!writeTracked(lease.buffer.subarray(0, got), lease)) return stopped();
-        position += got;
-      }
-    }
-    sink.end();
-    return result('complete');
-  } catch (err) {
-    if (isHeadPending) throw err; // nothing sent yet: the caller answers with an error status
-    // Headers are out: the only honest signal left is resetting this one stream.
-    sink.cancel();
-    return result('error', err as Error);
+  #stopped(): SendResult {
+    return this.#result(this.#sink.isClientReset() ? 'client-reset' : 'server-cancel');
   }
 }

@@ -16,6 +16,7 @@ import type { TestServer } from '../support/server-harness.ts';
 import { runWireStorm } from '../support/wire-storm.ts';
 import type { WireStormReport } from '../support/wire-storm.ts';
 import type { TestOverrides } from '../../server/server.ts';
+import { cancelAfter, releaseAfterWrite, releaseOnClose } from '../support/wrong-policies.ts';
 
 type Transport = 'tls' | 'h2c';
 
@@ -64,7 +65,7 @@ describe('wire check: every DATA frame carries the right bytes', () => {
     });
 
     it(`${transport}: server-side cancel with stream.close(CANCEL): 0 corrupt bytes`, async () => {
-      const { server, report } = await storm(transport, { cancelAfterBytes: 300 * 1024 });
+      const { server, report } = await storm(transport, { decorateSink: cancelAfter({ afterBytes: 300 * 1024, by: 'sink' }) });
       console.log(`# wire ${transport} server cancel via close(): ${JSON.stringify(report)}`);
       assert.equal(report.corruptBytes, 0, report.corruptions.join('; '));
       assert.ok((report.serverResets['8'] ?? 0) > 0, 'the server cancelled streams itself');
@@ -72,7 +73,7 @@ describe('wire check: every DATA frame carries the right bytes', () => {
     });
 
     it(`${transport} negative control: releasing right after write() is caught by the wire and the invariant`, async () => {
-      const { server, report } = await storm(transport, { releasePolicy: 'after-write' }, 200);
+      const { server, report } = await storm(transport, { releasePolicy: releaseAfterWrite }, 200);
       console.log(`# wire ${transport} NEGATIVE release-after-write: ${JSON.stringify(report)}`);
       assert.ok(report.corruptBytes > 0, 'the wire check must see foreign bytes');
       assert.ok(server.pool.stats().prematureReleases > 0, 'the invariant must count premature releases');
@@ -80,7 +81,7 @@ describe('wire check: every DATA frame carries the right bytes', () => {
   }
 
   it('h2c negative control: release on close plus server-side destroy() is caught by the wire and the invariant', async () => {
-    const { server, report } = await storm('h2c', { releasePolicy: 'on-close', cancelPolicy: 'destroy', cancelAfterBytes: 300 * 1024 }, 200);
+    const { server, report } = await storm('h2c', { releasePolicy: releaseOnClose(), decorateSink: cancelAfter({ afterBytes: 300 * 1024, by: 'destroy' }) }, 200);
     console.log(`# wire h2c NEGATIVE release-on-close + destroy(): ${JSON.stringify(report)}`);
     assert.ok(report.corruptBytes > 0, 'the wire check must see foreign bytes');
     assert.ok(server.pool.stats().prematureReleases > 0, 'the invariant must count premature releases');

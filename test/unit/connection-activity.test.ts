@@ -8,6 +8,7 @@ import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ConnectionRegistry } from '../../server/connection/connection-registry.ts';
 import { ConnectionActivity } from '../../server/lifecycle/connection-activity.ts';
 import type { Connection } from '../../server/lifecycle/connection-activity.ts';
 import { createSelfSignedCert } from '../../server/tls/self-signed-cert.ts';
@@ -32,8 +33,12 @@ describe('ConnectionActivity', () => {
   };
   const secure = http2.createSecureServer({ key: cert.keyPem, cert: cert.certPem, allowHTTP1: true }, handler);
   const h2c = http2.createServer(handler);
+  // HTTP/2 sessions reach the activity through the connection registry, as in server.ts.
+  const registry = new ConnectionRegistry([(record) => activity.sessionHooks(record)]);
   activity.track(secure, true);
   activity.track(h2c, false);
+  registry.track(secure);
+  registry.track(h2c);
   let securePort = 0;
   let h2cPort = 0;
   before(async () => {
