@@ -46,8 +46,8 @@ export interface TestOverrides {
   readonly poisonOnRelease?: boolean;
   readonly disableSessionGuard?: boolean;
   readonly logDestination?: NodeJS.WritableStream;
-  /** Every media request waits this long before its response head (a slow handler). */
-  readonly handlerDelayMs?: number;
+  /** Wraps the storage (a slow open() is a slow handler: test/support/slow-storage.ts). */
+  readonly decorateStorage?: (storage: Storage) => Storage;
   /** Negative control: abandoned stalled streams release their slabs on Node's early callbacks. */
   readonly releaseAbandonedEarly?: boolean;
   /** Negative control: Node's own session.destroy() on a body longer than its Content-Length. */
@@ -87,12 +87,13 @@ export interface RunningServer {
 
 export async function startServer(config: Config, overrides: TestOverrides = {}): Promise<RunningServer> {
   const log = createLogger(config.logLevel, overrides.logDestination);
-  const storage = await FsStorage.create(config.mediaRoot, {
+  const fsStorage = await FsStorage.create(config.mediaRoot, {
     cacheValidMs: config.fileCacheValidMs,
     cacheMaxFiles: config.fileCacheMaxFiles,
     readMode: config.readMode,
     onStaleUploadTemps: (removed) => log.warn({ removed, untouchedForMs: STALE_UPLOAD_TEMP_MS }, 'removed temporary upload files a crash left behind'),
   });
+  const storage = overrides.decorateStorage?.(fsStorage) ?? fsStorage;
   const poolOptions: BufferPoolOptions = {
     slabBytes: config.chunkBytes,
     maxBytes: config.poolMaxBytes,
@@ -131,7 +132,6 @@ export async function startServer(config: Config, overrides: TestOverrides = {})
     uploads: { token: config.uploadToken, maxBytes: config.uploadMaxBytes },
     isDraining: () => drain.isShuttingDown,
     stalledWrites: timeouts.stalledWrites,
-    handlerDelayMs: overrides.handlerDelayMs,
     shared,
     quota: shared.quota,
     onMediaChanged: (relPath: string) => shared.catalog.noteChanged(relPath),

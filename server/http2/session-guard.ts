@@ -51,7 +51,6 @@ export class SessionGuard implements SessionHooks {
   #refilledAtSec: number;
   #rotated = false;
   #streamsOpened = 0;
-  readonly #openedAt: number;
   #ageTimer: NodeJS.Timeout | undefined;
 
   constructor(session: ServerHttp2Session, options: SessionGuardOptions) {
@@ -59,7 +58,6 @@ export class SessionGuard implements SessionHooks {
     this.#options = options;
     this.#resetTokens = options.resetBurst;
     this.#refilledAtSec = this.#nowSec();
-    this.#openedAt = this.#now();
     const maxAgeMs = options.lifetime?.maxAgeMs ?? 0;
     if (maxAgeMs > 0) {
       // The timer is the age check: it can fire a millisecond before Date.now() says the age is
@@ -127,9 +125,14 @@ export class SessionGuard implements SessionHooks {
     if (this.#resetTokens <= this.#options.resetBurst / 4) this.#rotate('reset-budget');
   }
 
+  /**
+   * The stream count only: the age is the timer's, so no clock is read per stream (that was
+   * ~0.4% of the CPU of a 64 KiB range). An age of 0 never reaches a max-age.
+   */
   #checkLifetime(): void {
-    if (this.#rotated || !this.#options.lifetime) return;
-    const reason = lifetimeRotation(this.#options.lifetime, this.#now() - this.#openedAt, this.#streamsOpened);
+    const lifetime = this.#options.lifetime;
+    if (this.#rotated || !lifetime || lifetime.maxStreams <= 0) return;
+    const reason = lifetimeRotation(lifetime, 0, this.#streamsOpened);
     if (reason) this.#rotate(reason);
   }
 

@@ -238,12 +238,34 @@ export function sinkSessionDataBound(session: Http2Session): number | undefined 
   return Math.max(0, writes.handedOver - written + frames);
 }
 
-/** At least the size of the HEADERS frame carrying these fields (HPACK never grows a literal by more). */
-function headersFrameBytes(headers: OutgoingHttpHeaders): number {
-  let bytes = FRAME_HEADER_BYTES + 64; // :status and the date header Node adds
-  for (const name in headers) bytes += name.length + String(headers[name]).length + 16;
-  return bytes;
+/**
+ * The response head as a raw header list (`name, value, ...`), and at least the size of the
+ * HEADERS frame carrying it (HPACK never grows a literal by more than the allowance per field).
+ * Node 24 encodes a raw list as it is; a headers object it first copies, field by field, into
+ * a dictionary-mode object (prepareResponseHeadersObject: ~1.5% of the CPU of a 64 KiB range).
+ */
+function rawHead(status: number, headers: OutgoingHttpHeaders): { readonly fields: string[]; readonly frameBytes: number } {
+  const fields = [':status', String(status)];
+  let frameBytes = FRAME_HEADER_BYTES + 64; // :status and the date header Node adds when absent
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (Array.isArray(value)) {
+      for (const item of value) {
+        fields.push(name, item);
+        frameBytes += name.length + item.length + 16;
+      }
+    } else {
+      const text = String(value);
+      fields.push(name, text);
+      frameBytes += name.length + text.length + 16;
+    }
+  }
+  return { fields, frameBytes };
 }
+
+const END_STREAM = { endStream: true } as const;
+const MORE_TO_COME = { endStream: false } as const;
 
 export function createHttp2Sink(stream: ServerHttp2Stream, hooks: Http2SinkHooks = {}): ResponseSink {
   return new Http2Sink(stream, hooks);
@@ -437,8 +459,9 @@ class Http2Sink implements ResponseSink, WatchedWrites, StreamCloseListener {
   }
 
   respond(status: number, headers: OutgoingHttpHeaders, endStream: boolean): void {
-    this.#addFrame(headersFrameBytes(headers));
-    this.#stream.respond({ ...headers, ':status': status }, { endStream });
+    const head = rawHead(status, headers);
+    this.#addFrame(head.frameBytes);
+    this.#stream.respond(head.fields, endStream ? END_STREAM : MORE_TO_COME);
   }
 
   write(chunk: Buffer, onFlushed: () => void): boolean {

@@ -16,6 +16,7 @@ import type { StormFigures } from '../support/browser.ts';
 import type { Page } from 'playwright-core';
 import { assertNoLeaks, connectH2, h2Request, startTestServer } from '../support/server-harness.ts';
 import type { TestServer } from '../support/server-harness.ts';
+import { slowOpen } from '../support/slow-storage.ts';
 
 const OUTPUT_DIR = path.resolve('test-output/browser');
 const STORM = { ratePerSec: 4, durationSec: 20 };
@@ -70,7 +71,7 @@ describe('player demo in Chromium (HTTPS + HTTP/2)', { skip: chromiumMissing() }
   it('negative control: a server that takes 12 s to answer each range fails the same checks (the last seek is stuck)', async () => {
     // 12 s: longer than the page's 5 s "stuck" verdict even for a seek made 2 s after the first
     // request for its position went out.
-    const slow = await startTestServer(library.root, {}, { handlerDelayMs: 12_000 });
+    const slow = await startTestServer(library.root, {}, { decorateStorage: slowOpen(12_000) });
     const browser = await openBrowser();
     try {
       // Every storm seek goes to 90% of the file, far past what the first answer buffered: with

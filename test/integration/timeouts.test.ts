@@ -22,6 +22,7 @@ import { ErrorCode, RawH2Connection } from '../support/raw-h2.ts';
 import { assertNoLeaks, connectH2, h2Request, startTestServer } from '../support/server-harness.ts';
 import type { TestServer } from '../support/server-harness.ts';
 import type { TestOverrides } from '../../server/server.ts';
+import { slowOpen } from '../support/slow-storage.ts';
 
 type Transport = 'tls' | 'h2c';
 
@@ -160,7 +161,7 @@ describe('connection timeouts', () => {
 
     for (const transport of ['tls', 'h2c'] as const) {
       it(`HTTP/2 ${transport}: back-to-back requests, each handler slower than IDLE_TIMEOUT_MS, all succeed on one connection`, async () => {
-        const server = await start(ENV, { handlerDelayMs: HANDLER_DELAY_MS });
+        const server = await start(ENV, { decorateStorage: slowOpen(HANDLER_DELAY_MS) });
         const session = connectH2(server, transport);
         let goaways = 0;
         session.on('goaway', () => goaways++);
@@ -178,7 +179,7 @@ describe('connection timeouts', () => {
     }
 
     it('HTTP/1.1: back-to-back requests, each handler slower than KEEP_ALIVE_TIMEOUT_MS, all succeed on one connection', async () => {
-      const server = await start(ENV, { handlerDelayMs: HANDLER_DELAY_MS });
+      const server = await start(ENV, { decorateStorage: slowOpen(HANDLER_DELAY_MS) });
       const client = await RawHttp1.connect(server);
       for (let i = 0; i < 3; i++) {
         const res = await client.get('/media/small.txt');
@@ -193,7 +194,7 @@ describe('connection timeouts', () => {
 
     it('HTTP/1.1 (Node client): back-to-back requests with slow handlers reuse one connection', async () => {
       // Node's agent keeps a socket until a second before the advertised Keep-Alive timeout.
-      const server = await start({ KEEP_ALIVE_TIMEOUT_MS: '2000' }, { handlerDelayMs: 2500 });
+      const server = await start({ KEEP_ALIVE_TIMEOUT_MS: '2000' }, { decorateStorage: slowOpen(2500) });
       const client = connectHttp1(server);
       for (let i = 0; i < 2; i++) {
         const res = await client.request('GET', '/media/small.txt');

@@ -81,7 +81,10 @@ describe('wire check: every DATA frame carries the right bytes', () => {
   }
 
   it('h2c negative control: release on close plus server-side destroy() is caught by the wire and the invariant', async () => {
-    const { server, report } = await storm('h2c', { releasePolicy: releaseOnClose(), decorateSink: cancelAfter({ afterBytes: 300 * 1024, by: 'destroy' }) }, 200);
+    // A slab released at destroy() shows up only when it is refilled while a socket write still
+    // reads it: 7 to 16 corrupt frames per 200 streams in quiet runs, and once 0 in a loaded
+    // full `npm test`; 400 streams keep that chance out of the result.
+    const { server, report } = await storm('h2c', { releasePolicy: releaseOnClose(), decorateSink: cancelAfter({ afterBytes: 300 * 1024, by: 'destroy' }) }, 400);
     console.log(`# wire h2c NEGATIVE release-on-close + destroy(): ${JSON.stringify(report)}`);
     assert.ok(report.corruptBytes > 0, 'the wire check must see foreign bytes');
     assert.ok(server.pool.stats().prematureReleases > 0, 'the invariant must count premature releases');
