@@ -2,9 +2,8 @@
 //
 // The registry attaches every session and stream listener of ours, once: on the server one
 // 'session' and one 'stream' listener; per session one 'stream', one 'close' and one 'error';
-// per stream one
-// 'close', one 'aborted' and one 'error', shared functions that find the stream's record on
-// the stream itself (no closure per stream). The guards are hooks it calls, in the order the
+// per stream one 'close' and one 'error' (and 'aborted' on a stream with a request body),
+// shared functions that find the stream's record on the stream itself (no closure per stream). The guards are hooks it calls, in the order the
 // composition root (server.ts) lists them, and each sees one record per session and per
 // stream instead of keeping maps of its own.
 //
@@ -13,8 +12,10 @@
 //    open before any handler sees it, so a rotation or a drain decided there counts it), then
 //    the stream goes to its handler (`dispatch`: the media fast path, else Node's compat bridge
 //    to Koa), unless a hook refused it (a connection being ended as a flood).
-// 2. 'aborted' (the peer reset the stream while its response was open; it comes synchronously
-//    with the reset, while nghttp2 may still be reading the rest of a burst): streamAborted().
+// 2. 'aborted', on a stream with a request body (an upload): the peer reset the stream while
+//    its request or response was open. It comes synchronously with the reset, before Node's
+//    compat request reports the body as cut off, so body-overflow.ts can mark the stream first.
+//    A GET has no use for it: its early reset is counted at 'close', in the same event-loop turn.
 // 3. 'close': the response sink first (it reports what a peer reset left in Node's session
 //    memory and stops its stalled-write watch), then every hook's streamClosed().
 //
@@ -56,7 +57,7 @@ export interface StreamCloseListener {
 export interface SessionHooks {
   /** A stream's HEADERS were read. False: refuse it (it was closed; no handler gets it). */
   streamOpened?(record: StreamRecord, headers: IncomingHttpHeaders): boolean | void;
-  /** The peer reset a stream whose response was still open. */
+  /** The peer reset a stream with a request body while it was open (see the header, 2.). */
   streamAborted?(record: StreamRecord): void;
   streamClosed?(record: StreamRecord): void;
   sessionError?(err: Error): void;
@@ -160,7 +161,7 @@ function onSessionStream(this: ServerHttp2Session, stream: ServerHttp2Stream, he
   // Errors of a stream are reported by how it closed; an 'error' listener keeps a peer's
   // non-CANCEL reset from becoming an uncaught exception.
   stream.on('error', ignoreError);
-  stream.on('aborted', onStreamAborted);
+  if (!stream.endAfterHeaders) stream.on('aborted', onStreamAborted);
   stream.on('close', onStreamClose);
   for (const hooks of session.hooks) if (hooks.streamOpened?.(record, headers) === false) record.isRefused = true;
 }

@@ -153,12 +153,8 @@ export class FloodGuard implements SessionHooks {
     return false;
   }
 
-  // 'aborted' comes synchronously with the reset, while nghttp2 is still reading the burst;
-  // 'close' (a tick later) covers streams whose response had already ended.
-  streamAborted(record: StreamRecord): void {
-    this.#countIfEarly(record);
-  }
-
+  // A stream reset in the read that brought its HEADERS reaches JavaScript already closed, and
+  // its 'close' follows in the same event-loop turn.
   streamClosed(record: StreamRecord): void {
     this.#countIfEarly(record);
     if (!record.isEarlyResetCounted) this.#remember(0);
