@@ -170,7 +170,7 @@ export async function startServer(config: Config, overrides: TestOverrides = {})
     (record) =>
       overrides.disableSessionGuard
         ? undefined
-        : new SessionGuard(record.session, {
+        : new SessionGuard(record, {
             leakRotateBytes: config.sessionLeakRotateBytes,
             resetBurst: config.streamResetBurst,
             resetRatePerSec: config.streamResetRatePerSec,

@@ -24,7 +24,7 @@ import type { ServerHttp2Session } from 'node:http2';
 import { lifetimeRotation } from './session-lifetime.ts';
 import { sinkSessionDataBound } from '../streaming/response-sink.ts';
 import type { LifetimeLimits, LifetimeReason } from './session-lifetime.ts';
-import type { SessionHooks, StreamRecord } from '../connection/connection-registry.ts';
+import type { SessionHooks, SessionRecord, StreamRecord } from '../connection/connection-registry.ts';
 
 export type RotationReason = 'session-memory' | 'reset-budget' | 'stalled-writes' | LifetimeReason;
 
@@ -42,6 +42,8 @@ export interface SessionGuardOptions {
 export class SessionGuard implements SessionHooks {
   readonly #options: SessionGuardOptions;
   readonly #session: ServerHttp2Session;
+  /** The registry's record: it counts the streams opened. */
+  readonly #record: SessionRecord;
   /** Sum of the peer resets' reports (each an upper bound of what Node kept of that stream). */
   #peerResetBytes = 0;
   /** Abandoned streams' bytes held in quarantine (lifecycle/stalled-writes.ts). */
@@ -50,10 +52,11 @@ export class SessionGuard implements SessionHooks {
   #resetTokens: number;
   #refilledAtSec: number;
   #rotated = false;
-  #streamsOpened = 0;
   #ageTimer: NodeJS.Timeout | undefined;
 
-  constructor(session: ServerHttp2Session, options: SessionGuardOptions) {
+  constructor(record: SessionRecord, options: SessionGuardOptions) {
+    this.#record = record;
+    const session = record.session;
     this.#session = session;
     this.#options = options;
     this.#resetTokens = options.resetBurst;
@@ -68,7 +71,6 @@ export class SessionGuard implements SessionHooks {
   }
 
   streamOpened(): void {
-    this.#streamsOpened++;
     this.#checkLifetime();
   }
 
@@ -132,7 +134,7 @@ export class SessionGuard implements SessionHooks {
   #checkLifetime(): void {
     const lifetime = this.#options.lifetime;
     if (this.#rotated || !lifetime || lifetime.maxStreams <= 0) return;
-    const reason = lifetimeRotation(lifetime, 0, this.#streamsOpened);
+    const reason = lifetimeRotation(lifetime, 0, this.#record.streamsOpened);
     if (reason) this.#rotate(reason);
   }
 
