@@ -315,13 +315,13 @@ export class FsStorage implements Storage {
             }
           }
           readFd(shared.fd, target, 0, length, position, (err, bytesRead) => {
+            reads.asyncDone(shared.warm, position, err ? 0 : bytesRead);
             if (err) return reject(mapIoError(err, shared.info.path));
-            reads.asyncDone(shared.warm, position, bytesRead);
             resolve(bytesRead);
           });
         }),
       close: () => {
-        if (isClosed) throw new Error(`media file ${shared.info.path} closed twice`);
+        if (isClosed) return; // a second close: this handle's use was counted down already
         isClosed = true;
         shared.users--;
         this.#closeIfUnused(shared);

@@ -11,8 +11,14 @@
 // block this process read within the last `warmMs` (the file's bytes are then in page cache
 // unless memory pressure evicted them since). Everything else goes to the pool, and reading
 // it there warms it. Every loop read is timed; one slower than `slowSyncReadMs` (a read that
-// did wait for a disk, or a starved machine) turns loop reads off for `cooldownMs`, so a wrong
-// guess costs at most one stall per cooldown. Node exposes neither mincore(2) nor
+// did wait for a disk, or a process the scheduler put aside) counts its time against a stall
+// budget of `stallBudgetMs` per second, and a second whose slow loop reads spend more than that
+// turns loop reads off for `cooldownMs`. So wrong guesses cost the loop at most the budget per
+// second plus one read. A budget, not one strike: on this 2-core machine under a seek storm
+// (the load tool on the other core) a loop read of a cached block took over 2 ms about once in
+// 1,300 reads (the scheduler, not a disk), and one strike then sent ~90% of the reads of a
+// 15 s storm to the pool (media_file_reads_total, 2026-12-07). A disk miss, 5-15 ms on a
+// spinning disk, spends the budget in two or three reads. Node exposes neither mincore(2) nor
 // preadv2(RWF_NOWAIT), which would answer "is it cached?" exactly.
 
 export type ReadMode = 'async' | 'sync' | 'auto';
@@ -21,21 +27,26 @@ export interface ReadPolicyOptions {
   readonly mode: ReadMode;
   /** A block read this recently counts as cached. */
   readonly warmMs: number;
-  /** A loop read slower than this turns loop reads off for `cooldownMs`. */
+  /** A loop read slower than this counts its time against the stall budget. */
   readonly slowSyncReadMs: number;
+  /** Slow loop reads may spend this many ms per second; more turns loop reads off for `cooldownMs`. */
+  readonly stallBudgetMs: number;
   readonly cooldownMs: number;
   /** Milliseconds on a monotonic clock (tests pass their own). */
   readonly now?: () => number;
 }
 
-export const AUTO_READ_DEFAULTS = { warmMs: 30_000, slowSyncReadMs: 2, cooldownMs: 5_000 } as const;
+export const AUTO_READ_DEFAULTS = { warmMs: 30_000, slowSyncReadMs: 2, stallBudgetMs: 20, cooldownMs: 5_000 } as const;
+
+/** The stall budget is counted per window of this length. */
+const STALL_WINDOW_MS = 1000;
 
 export interface ReadCounts {
   /** Reads run on the event loop. */
   readonly sync: number;
   /** Reads run on the thread pool. */
   readonly async: number;
-  /** Loop reads slower than the threshold (each started a cooldown). */
+  /** Loop reads slower than the threshold (counted against the stall budget). */
   readonly slowSync: number;
 }
 
@@ -89,6 +100,11 @@ export class ReadPolicy {
   readonly #options: ReadPolicyOptions;
   readonly #now: () => number;
   #syncOffUntilMs = 0;
+  /** Start of the current stall-budget window, and what slow loop reads spent in it. */
+  #windowStartMs = 0;
+  #windowStallMs = 0;
+  /** auto's reads on the pool that have not reported back. */
+  #asyncInFlight = 0;
   #sync = 0;
   #async = 0;
   #slowSync = 0;
@@ -105,12 +121,20 @@ export class ReadPolicy {
     return this.mode === 'auto' ? new WarmBlocks(fileBytes) : undefined;
   }
 
-  /** Decides one read; the caller then runs it and reports back with syncDone/asyncDone. */
+  /**
+   * Decides one read; the caller then runs it and reports back with syncDone, or asyncDone
+   * (also when the read failed). auto reads on the loop only while none of its reads is on the
+   * pool: with many streams reading at once the pool's threads take the copies off the loop,
+   * with few the loop saves the hop.
+   */
   isSync(blocks: WarmBlocks | undefined, position: number, length: number): boolean {
     if (this.mode !== 'auto') return this.mode === 'sync';
-    if (!blocks) return false;
-    const now = this.#now();
-    return now >= this.#syncOffUntilMs && blocks.isWarm(position, length, now - this.#options.warmMs);
+    if (this.#asyncInFlight === 0 && blocks) {
+      const now = this.#now();
+      if (now >= this.#syncOffUntilMs && blocks.isWarm(position, length, now - this.#options.warmMs)) return true;
+    }
+    this.#asyncInFlight++;
+    return false;
   }
 
   /** The policy's clock, for timing a loop read. */
@@ -121,15 +145,25 @@ export class ReadPolicy {
   syncDone(blocks: WarmBlocks | undefined, position: number, length: number, elapsedMs: number): void {
     this.#sync++;
     const now = this.#now();
-    if (this.mode === 'auto' && elapsedMs > this.#options.slowSyncReadMs) {
-      this.#slowSync++;
-      this.#syncOffUntilMs = now + this.#options.cooldownMs;
-    }
+    if (this.mode === 'auto' && elapsedMs > this.#options.slowSyncReadMs) this.#slowRead(now, elapsedMs);
     blocks?.markRead(position, length, now);
+  }
+
+  #slowRead(now: number, elapsedMs: number): void {
+    this.#slowSync++;
+    if (now - this.#windowStartMs >= STALL_WINDOW_MS) {
+      this.#windowStartMs = now;
+      this.#windowStallMs = 0;
+    }
+    this.#windowStallMs += elapsedMs;
+    if (this.#windowStallMs <= this.#options.stallBudgetMs) return;
+    this.#syncOffUntilMs = now + this.#options.cooldownMs;
+    this.#windowStallMs = 0;
   }
 
   asyncDone(blocks: WarmBlocks | undefined, position: number, length: number): void {
     this.#async++;
+    if (this.#asyncInFlight > 0) this.#asyncInFlight--;
     blocks?.markRead(position, length, this.#now());
   }
 

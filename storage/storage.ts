@@ -35,7 +35,11 @@ export interface FileInfo {
   readonly version: string;
 }
 
-/** A shared open file. Every `open` must be paired with exactly one `close`. */
+/**
+ * A shared open file. Every `open` must be paired with a `close`; closing the same handle again
+ * is a no-op (its use is counted down once), so a cleanup path may close without knowing
+ * whether another already did.
+ */
 export interface MediaFile {
   readonly info: FileInfo;
   /** Reads up to `length` bytes at `position` into `target[0..]`; resolves the count read. */

@@ -79,7 +79,26 @@ describe('FsStorage', () => {
     assert.deepEqual(storage.openCounts(), { files: 1, users: 1, cached: 0 });
     second.close();
     assert.deepEqual(storage.openCounts(), { files: 0, users: 0, cached: 0 });
-    assert.throws(() => second.close(), /closed twice/);
+  });
+
+  it('a second close of one handle is a no-op: the shared descriptor is counted down once', async () => {
+    const twice = await storage.open('one.mp4');
+    const other = await storage.open('one.mp4');
+    assert.deepEqual(storage.openCounts(), { files: 1, users: 2, cached: 0 });
+    twice.close();
+    twice.close();
+    assert.deepEqual(storage.openCounts(), { files: 1, users: 1, cached: 0 }, 'the other user still holds it');
+    assert.equal(await readBytes(other), 'one', 'and reads through it');
+    const third = await storage.open('one.mp4');
+    assert.deepEqual(storage.openCounts(), { files: 1, users: 2, cached: 0 }, 'a new opener shares the same descriptor');
+    twice.close();
+    assert.deepEqual(storage.openCounts(), { files: 1, users: 2, cached: 0 });
+    assert.equal(await readBytes(third), 'one');
+    other.close();
+    third.close();
+    third.close();
+    assert.deepEqual(storage.openCounts(), { files: 0, users: 0, cached: 0 });
+    await assert.rejects(twice.read(Buffer.alloc(3), 3, 0), StorageError, 'a closed handle stays closed');
   });
 
   it('a file replaced by rename: old readers keep the old bytes, new opens get the new file', async () => {

@@ -1,5 +1,6 @@
 // READ_MODE=auto: a read runs on the event loop only when every block it touches was read
-// within the warm window, and one slow loop read turns loop reads off for the cooldown.
+// within the warm window, and slow loop reads that spend more than the stall budget in one
+// second turn loop reads off for the cooldown.
 
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -41,9 +42,15 @@ describe('WarmBlocks', () => {
 describe('ReadPolicy', () => {
   const clock = { ms: 1000 };
   const now = (): number => clock.ms;
+  /** isSync for a probe: a read sent to the pool reports back at once, having read nothing. */
+  const decide = (policy: ReadPolicy, blocks: WarmBlocks | undefined, position: number, length: number): boolean => {
+    const isSync = policy.isSync(blocks, position, length);
+    if (!isSync) policy.asyncDone(blocks, position, 0);
+    return isSync;
+  };
 
   it('auto: cold reads go to the pool, warm ones run on the loop until the window passes', () => {
-    const policy = new ReadPolicy({ mode: 'auto', warmMs: 30_000, slowSyncReadMs: 2, cooldownMs: 5000, now });
+    const policy = new ReadPolicy({ mode: 'auto', warmMs: 30_000, slowSyncReadMs: 2, stallBudgetMs: 20, cooldownMs: 5000, now });
     const blocks = policy.blocksFor(8 * MiB);
     assert.equal(policy.isSync(blocks, 0, 65536), false);
     policy.asyncDone(blocks, 0, 65536);
@@ -54,23 +61,59 @@ describe('ReadPolicy', () => {
     assert.deepEqual(policy.counts(), { sync: 1, async: 1, slowSync: 0 });
   });
 
-  it('auto: one slow loop read turns loop reads off for the cooldown', () => {
-    const policy = new ReadPolicy({ mode: 'auto', warmMs: 30_000, slowSyncReadMs: 2, cooldownMs: 5000, now });
+  it('auto: while one of its reads is on the pool, warm reads go to the pool too', () => {
+    const policy = new ReadPolicy({ mode: 'auto', warmMs: 30_000, slowSyncReadMs: 2, stallBudgetMs: 20, cooldownMs: 5000, now });
+    const blocks = policy.blocksFor(8 * MiB);
+    policy.asyncDone(blocks, 0, MiB); // block 0 warm
+    assert.equal(policy.isSync(blocks, 4 * MiB, 65536), false, 'cold block: to the pool');
+    assert.equal(policy.isSync(blocks, 0, 65536), false, 'warm, but a pool read is in flight');
+    policy.asyncDone(blocks, 4 * MiB, 65536);
+    assert.equal(decide(policy, blocks, 0, 65536), false, 'still one in flight');
+    policy.asyncDone(blocks, 0, 65536);
+    assert.equal(policy.isSync(blocks, 0, 65536), true, 'pool idle again');
+  });
+
+  it('auto: slow loop reads within the stall budget keep loop reads on', () => {
+    const policy = new ReadPolicy({ mode: 'auto', warmMs: 30_000, slowSyncReadMs: 2, stallBudgetMs: 20, cooldownMs: 5000, now });
     const blocks = policy.blocksFor(8 * MiB);
     policy.asyncDone(blocks, 0, MiB);
-    assert.equal(policy.isSync(blocks, 0, MiB), true);
-    policy.syncDone(blocks, 0, MiB, 2.5); // waited for a disk
-    assert.equal(policy.isSync(blocks, 0, MiB), false, 'cooling down');
+    for (let second = 0; second < 3; second++) {
+      policy.syncDone(blocks, 0, MiB, 9); // two 9 ms stalls a second: 18 of 20 ms
+      policy.syncDone(blocks, 0, MiB, 9);
+      assert.equal(policy.isSync(blocks, 0, MiB), true, `second ${second}: within the budget`);
+      clock.ms += 1000; // the next second has a budget of its own
+    }
+    assert.equal(policy.counts().slowSync, 6);
+  });
+
+  it('auto: slow loop reads over the budget in one second turn loop reads off for the cooldown', () => {
+    const policy = new ReadPolicy({ mode: 'auto', warmMs: 30_000, slowSyncReadMs: 2, stallBudgetMs: 20, cooldownMs: 5000, now });
+    const blocks = policy.blocksFor(8 * MiB);
+    policy.asyncDone(blocks, 0, MiB);
+    policy.syncDone(blocks, 0, MiB, 1.9); // not slow: not counted
+    policy.syncDone(blocks, 0, MiB, 12); // waited for a disk
+    assert.equal(decide(policy, blocks, 0, MiB), true, '12 of 20 ms');
+    clock.ms += 500;
+    policy.syncDone(blocks, 0, MiB, 12); // 24 ms in one second
+    assert.equal(decide(policy, blocks, 0, MiB), false, 'cooling down');
     clock.ms += 4999;
-    assert.equal(policy.isSync(blocks, 0, MiB), false, 'still cooling down');
+    assert.equal(decide(policy, blocks, 0, MiB), false, 'still cooling down');
     clock.ms += 2;
-    assert.equal(policy.isSync(blocks, 0, MiB), true, 'cooldown over, block still warm');
-    assert.equal(policy.counts().slowSync, 1);
+    assert.equal(decide(policy, blocks, 0, MiB), true, 'cooldown over, block still warm');
+    assert.equal(policy.counts().slowSync, 2);
+  });
+
+  it('auto: one read longer than the whole budget turns loop reads off at once', () => {
+    const policy = new ReadPolicy({ mode: 'auto', warmMs: 30_000, slowSyncReadMs: 2, stallBudgetMs: 20, cooldownMs: 5000, now });
+    const blocks = policy.blocksFor(8 * MiB);
+    policy.asyncDone(blocks, 0, MiB);
+    policy.syncDone(blocks, 0, MiB, 40); // a network file system, a swapped-out page
+    assert.equal(decide(policy, blocks, 0, MiB), false);
   });
 
   it('sync and async modes never look at warmth', () => {
-    const sync = new ReadPolicy({ mode: 'sync', warmMs: 1, slowSyncReadMs: 0, cooldownMs: 1e9, now });
-    const async = new ReadPolicy({ mode: 'async', warmMs: 1e9, slowSyncReadMs: 1e9, cooldownMs: 0, now });
+    const sync = new ReadPolicy({ mode: 'sync', warmMs: 1, slowSyncReadMs: 0, stallBudgetMs: 0, cooldownMs: 1e9, now });
+    const async = new ReadPolicy({ mode: 'async', warmMs: 1e9, slowSyncReadMs: 1e9, stallBudgetMs: 0, cooldownMs: 0, now });
     assert.equal(sync.blocksFor(MiB), undefined);
     sync.syncDone(undefined, 0, 1, 1000);
     assert.equal(sync.isSync(undefined, 0, 1), true, 'a slow read does not switch sync mode');
@@ -112,8 +155,9 @@ describe('FsStorage with READ_MODE=auto', () => {
   });
 
   it('a loop read slower than the threshold sends the next reads back to the pool', async () => {
-    // Every loop read counts as slow: the second read runs on the loop, the third cannot.
-    const storage = await FsStorage.create(root, { cacheValidMs: 1000, cacheMaxFiles: 4, readMode: 'auto', autoRead: { slowSyncReadMs: -1 } });
+    // Every loop read counts as slow and spends the whole budget: the second read runs on the
+    // loop, the third cannot.
+    const storage = await FsStorage.create(root, { cacheValidMs: 1000, cacheMaxFiles: 4, readMode: 'auto', autoRead: { slowSyncReadMs: -1, stallBudgetMs: -1 } });
     await readTwice(storage);
     await readTwice(storage);
     assert.deepEqual(storage.readCounts(), { sync: 1, async: 3, slowSync: 1 });
