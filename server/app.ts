@@ -3,8 +3,9 @@
 
 import Koa from 'koa';
 import type { Context, Next } from 'koa';
-import { HttpError, errorAnswer, toHttpError } from './http/http-error.ts';
-import { logMediaResponse, logPlainResponse, logUploadResponse } from './http/response-log.ts';
+import { HttpError, answerError } from './http/http-error.ts';
+import type { ErrorAnswer, ErrorResponder } from './http/http-error.ts';
+import { logResponse } from './routes/response-log.ts';
 import { mediaRoute } from './routes/media.ts';
 import type { MediaOutcome, MediaRouteDeps } from './routes/media.ts';
 import { mediaMethods, uploadRoute } from './routes/upload.ts';
@@ -42,11 +43,8 @@ function requestLog(deps: AppDeps) {
     ctx.state.startedAt = process.hrtime.bigint();
     await next();
     const line = { method: ctx.method, path: ctx.path, startedAt: ctx.state.startedAt as bigint };
-    const media = ctx.state.media as MediaOutcome | undefined;
-    const upload = ctx.state.upload as UploadOutcome | undefined;
-    if (media) logMediaResponse(deps.log, deps.metrics, line, media);
-    else if (upload) logUploadResponse(deps.log, deps.metrics, line, upload);
-    else logPlainResponse(deps.log, deps.metrics, line, ctx.status);
+    const outcome = (ctx.state.media as MediaOutcome | undefined) ?? (ctx.state.upload as UploadOutcome | undefined) ?? ctx.status;
+    logResponse(deps.log, deps.metrics, line, outcome);
   };
 }
 
@@ -56,16 +54,29 @@ function errorBoundary(deps: AppDeps) {
     try {
       await next();
     } catch (err) {
-      const httpError = toHttpError(err);
-      if (httpError.status >= 500) deps.log.error({ err, path: ctx.path }, 'request failed');
-      // ctx.respond is undefined unless a handler took the stream over (false): compare exactly.
-      if (ctx.respond === false || ctx.headerSent) return; // the media handler already reset its stream
-      const answer = errorAnswer(httpError);
-      ctx.status = answer.status;
-      ctx.set(answer.headers);
-      ctx.body = answer.body;
+      answerError(deps.log, ctx.path, err, new KoaResponder(ctx));
     }
   };
+}
+
+/** The error boundary's adapter for Koa: the answer becomes the context's status, fields and body. */
+class KoaResponder implements ErrorResponder {
+  readonly #ctx: Context;
+
+  constructor(ctx: Context) {
+    this.#ctx = ctx;
+  }
+
+  get isCommitted(): boolean {
+    // ctx.respond is undefined unless a handler took the stream over (false): compare exactly.
+    return this.#ctx.respond === false || this.#ctx.headerSent;
+  }
+
+  send(answer: ErrorAnswer): void {
+    this.#ctx.status = answer.status;
+    this.#ctx.set(answer.headers);
+    this.#ctx.body = answer.body;
+  }
 }
 
 function route(deps: AppDeps) {

@@ -45,6 +45,7 @@ import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { BufferPool } from '../../server/streaming/buffer-pool.ts';
 import { createHttp2Sink, sinkSessionDataBound } from '../../server/streaming/response-sink.ts';
+import { ConnectionRegistry, sessionRecordOf } from '../../server/connection/connection-registry.ts';
 import type { ResponseSink } from '../../server/streaming/response-sink.ts';
 import { RELEASE_ON_FLUSH, sendBody } from '../../server/streaming/send-body.ts';
 import { makeFixtureLibrary } from '../../test/support/fixtures.ts';
@@ -150,7 +151,7 @@ async function runCase(setup: Setup, options: CaseOptions): Promise<{ client: Cl
         tally.resets++;
         tally.oldEstimate += unflushed;
         tally.newEstimate += leaked;
-        tally.guardEstimate = Math.min(tally.newEstimate, sinkSessionDataBound(session) ?? Infinity);
+        tally.guardEstimate = Math.min(tally.newEstimate, sinkSessionDataBound(sessionRecordOf(session)!) ?? Infinity);
       },
     });
     if (calibrate) {
@@ -160,6 +161,8 @@ async function runCase(setup: Setup, options: CaseOptions): Promise<{ client: Cl
     }
     void serveRange(setup, sink, Number(/bytes=(\d+)-/.exec(String(headers.range))![1]));
   });
+  // Sessions get the registry's records, where the sinks keep their per-session accounting.
+  new ConnectionRegistry({ connection: [], session: [] }).track(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   const clientArgs = [String(port), kind, String(calibrate ? 0 : readBytes), String(options.inFlight ?? 1), String(options.seeks ?? MAX_SEEKS)];
@@ -312,7 +315,7 @@ async function runTracedServer(): Promise<void> {
       stream._writev = (chunks, cb) => (add(chunks.reduce((n, c) => n + (c.chunk as Buffer).length, 0)), writev(chunks, cb));
     },
     onReset: (stream, reported, unflushed, session) => {
-      const bound = sinkSessionDataBound(session) ?? null;
+      const bound = sinkSessionDataBound(sessionRecordOf(session)!) ?? null;
       console.log(JSON.stringify({ id: stream.id, handedOver: handedOver.get(stream), reported, unflushed, bound }));
     },
   });

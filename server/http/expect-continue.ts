@@ -8,17 +8,23 @@
 
 import type { EventEmitter } from 'node:events';
 
-const awaitingContinue = new WeakSet<object>();
+/** Marks a request (on the request itself) as still waiting for its 100 Continue. */
+const kAwaitingContinue = Symbol('awaitingContinue');
+
+type Marked = { [kAwaitingContinue]?: boolean };
 
 /** Routes requests that expect 100-continue through 'request', marked as still waiting for it. */
 export function deferContinue(server: EventEmitter): void {
   server.on('checkContinue', (req: object, res: object) => {
-    awaitingContinue.add(req);
+    (req as Marked)[kAwaitingContinue] = true;
     server.emit('request', req, res);
   });
 }
 
 /** Sends 100 Continue if this request is waiting for it (once); the handler is about to read the body. */
 export function continueIfExpected(req: object, res: { writeContinue(): void }): void {
-  if (awaitingContinue.delete(req)) res.writeContinue();
+  const marked = req as Marked;
+  if (!marked[kAwaitingContinue]) return;
+  marked[kAwaitingContinue] = false;
+  res.writeContinue();
 }

@@ -1,7 +1,9 @@
-// Errors at the HTTP edge: a status and a stable code, and the one place where storage
-// failures become statuses.
+// Errors at the HTTP edge: a status and a stable code, the one place where storage failures
+// become statuses, and the one error boundary both entries use (Koa's middleware and the HTTP/2
+// media fast path), each through a small adapter that sends the answer its own way.
 
 import { StorageError } from '../../storage/storage.ts';
+import type { Logger } from '../log.ts';
 
 export type HttpErrorCode =
   | 'BAD_PATH'
@@ -58,8 +60,35 @@ export function toHttpError(err: unknown): HttpError {
   return new HttpError(500, 'INTERNAL', 'internal error');
 }
 
+export interface ErrorAnswer {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body: string;
+}
+
+/** How an entry answers an error: Koa's context, or an HTTP/2 stream. */
+export interface ErrorResponder {
+  /** The response is under way (its head is out, or a handler owns the stream): it can only end. */
+  readonly isCommitted: boolean;
+  send(answer: ErrorAnswer): void;
+}
+
+/**
+ * The error boundary: an error before the response head becomes the JSON answer with its
+ * status and stable code; a 5xx is logged with its cause. Returns the status answered, or
+ * undefined when the response was already under way (its handler has ended or reset it).
+ */
+export function answerError(log: Logger, path: string, err: unknown, responder: ErrorResponder): number | undefined {
+  const httpError = toHttpError(err);
+  if (httpError.status >= 500) log.error({ err, path }, 'request failed');
+  if (responder.isCommitted) return undefined;
+  const answer = errorAnswer(httpError);
+  responder.send(answer);
+  return answer.status;
+}
+
 /** The answer to an error before the response head: the same JSON on every path. */
-export function errorAnswer(err: HttpError): { status: number; headers: Record<string, string>; body: string } {
+export function errorAnswer(err: HttpError): ErrorAnswer {
   return {
     status: err.status,
     headers: { ...err.headers, 'cache-control': 'no-store', 'content-type': 'application/json; charset=utf-8' },

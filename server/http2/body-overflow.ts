@@ -21,7 +21,7 @@
 // this does nothing and test/integration/upload-overflow.test.ts fails on the lost connection.
 
 import { constants as h2 } from 'node:http2';
-import type { IncomingHttpHeaders, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
+import type { IncomingHttpHeaders, ServerHttp2Session } from 'node:http2';
 import type { SessionHooks, StreamRecord } from '../connection/connection-registry.ts';
 
 /** nghttp2.h: NGHTTP2_ERR_PROTO, the `errno` of Node's session error for it. */
@@ -43,8 +43,8 @@ type Destroy = ServerHttp2Session['destroy'];
  * for the upload route's log line.
  */
 export function keepSessionOnBodyOverflow(session: ServerHttp2Session): SessionHooks {
-  /** Streams with a Content-Length whose body may still be arriving. */
-  const bodies = new Set<ServerHttp2Stream>();
+  /** Streams with a Content-Length whose body may still be arriving (StreamRecord.isBodyArriving). */
+  let bodies = 0;
   /** Held-back destroys that no stream reset has explained yet. */
   let unexplained = 0;
   let heldError: Error | undefined;
@@ -53,18 +53,22 @@ export function keepSessionOnBodyOverflow(session: ServerHttp2Session): SessionH
 
   const explain = (record: StreamRecord): void => {
     const stream = record.stream;
-    if (unexplained === 0 || !bodies.has(stream) || stream.rstCode !== h2.NGHTTP2_PROTOCOL_ERROR) return;
-    bodies.delete(stream);
+    if (unexplained === 0 || !record.isBodyArriving || stream.rstCode !== h2.NGHTTP2_PROTOCOL_ERROR) return;
+    bodyDone(record);
     record.isBodyOverflow = true;
     unexplained--;
     if (unexplained > 0) return;
     clearTimeout(deadline);
     deadline = undefined;
   };
-
+  const bodyDone = (record: StreamRecord): void => {
+    if (!record.isBodyArriving) return;
+    record.isBodyArriving = false;
+    bodies--;
+  };
 
   session.destroy = function destroyUnlessBodyOverflow(this: ServerHttp2Session, error?: Error, code?: number) {
-    if (!isProtocolError(error) || bodies.size === 0 || this.destroyed) return nodeDestroy.call(this, error, code);
+    if (!isProtocolError(error) || bodies === 0 || this.destroyed) return nodeDestroy.call(this, error, code);
     unexplained++;
     heldError = error;
     deadline ??= setTimeout(() => {
@@ -77,14 +81,16 @@ export function keepSessionOnBodyOverflow(session: ServerHttp2Session): SessionH
 
   return {
     streamOpened(record: StreamRecord, headers: IncomingHttpHeaders): void {
-      if (headers['content-length'] !== undefined && !record.stream.endAfterHeaders) bodies.add(record.stream);
+      if (headers['content-length'] === undefined || record.stream.endAfterHeaders) return;
+      record.isBodyArriving = true;
+      bodies++;
     },
     // 'aborted' comes first (while the response is still open) with rstCode already set;
     // 'close' covers a stream whose response had ended.
     streamAborted: explain,
     streamClosed(record: StreamRecord): void {
       explain(record);
-      bodies.delete(record.stream);
+      bodyDone(record);
     },
   };
 }

@@ -1,5 +1,5 @@
 // Flood defence for HTTP/2 connections: penalise what a player never does, never cancelling
-// itself (NODE-HTTP2-NOTES.md, "How mature servers tell seeking from an attack").
+// itself (docs/node-http2-facts.md, "How mature servers tell seeking from an attack").
 //
 // The rule (per connection): an "early reset" is a stream reset before the client could have
 // seen any answer (read in the same event-loop turn as its HEADERS), or reset by nghttp2 for
@@ -13,7 +13,7 @@
 // Early resets drain a token bucket (EARLY_RESET_BURST, refilled EARLY_RESET_RATE_PER_SEC);
 // once it is empty and early resets are at least half of the connection's last 2 x burst
 // streams, the connection gets GOAWAY(ENHANCE_YOUR_CALM) with the real last stream id and its
-// client is refused new connections for a while (lifecycle/client-limits.ts). The default burst
+// client is refused new connections for a while (connection/client-limits.ts). The default burst
 // (50) stays far below the session guard's rotations (leak budget 256 MiB / 256 KiB in flight =
 // at least 1,024 resets; reset budget 3/4 of 10,000), so a flood is penalised, not merely
 // rotated gracefully.
@@ -26,20 +26,20 @@
 // watch (lifecycle/stalled-writes.ts), which ends the connection here (FloodDefence.penalise).
 //
 // nghttp2 and Node end a connection themselves for the other floods (measured on Node 24.21,
-// nghttp2 1.70; README "Flood defence"); their session errors are counted here by reason and
+// nghttp2 1.70; docs/flood-defence.md); their session errors are counted here by reason and
 // penalise the client the same way.
 
 import { constants as h2 } from 'node:http2';
-import type { Http2SecureServer, Http2Server, Http2Session, ServerHttp2Session } from 'node:http2';
+import type { Http2Session, ServerHttp2Session } from 'node:http2';
 import type { Logger } from '../log.ts';
 import type { ServerMetrics } from '../metrics.ts';
 import { eventLoopTurn, sessionRecordOf } from '../connection/connection-registry.ts';
-import type { SessionHooks, SessionRecord, StreamRecord } from '../connection/connection-registry.ts';
-import { ClientLimits } from '../lifecycle/client-limits.ts';
+import type { ConnectionHooks, ConnectionRecord, SessionHooks, SessionRecord, StreamRecord } from '../connection/connection-registry.ts';
+import { ClientLimits } from '../connection/client-limits.ts';
 import { clientAddressOf } from '../net/client-address.ts';
-import type { RefusalReason } from '../lifecycle/client-limits.ts';
+import type { RefusalReason } from '../connection/client-limits.ts';
 
-/** Limits given to node:http2 explicitly (its defaults, measured; README "Flood defence"). */
+/** Limits given to node:http2 explicitly (its defaults, measured; docs/flood-defence.md). */
 export const HTTP2_FLOOD_LIMITS = {
   /** More header fields than this: RST_STREAM(ENHANCE_YOUR_CALM) on that stream only. */
   maxHeaderListPairs: 128,
@@ -271,8 +271,8 @@ export interface FloodDefenceOptions {
 const LOG_INTERVAL_MS = 1000;
 
 export interface FloodDefence {
-  /** Applies the per-client connection limits to a listener's new connections. */
-  watch(server: Http2SecureServer | Http2Server): void;
+  /** Applies the per-client connection limits to a new connection (a hook factory for the registry). */
+  admit(record: ConnectionRecord): ConnectionHooks | false;
   /** A new session's flood guard (a hook factory for the connection registry). */
   sessionHooks(record: SessionRecord): FloodGuard;
   /** Ends a session as a flood another guard found, and penalises its client. */
@@ -292,8 +292,8 @@ export function createFloodDefence(options: FloodDefenceOptions): FloodDefence {
     onRefuse: (reason, client) => penalise(reason, { client }),
   });
   return {
-    watch(server) {
-      clients.watch(server);
+    admit(record) {
+      return clients.admit(record);
     },
     sessionHooks(record) {
       return new FloodGuard(record, {

@@ -1,8 +1,8 @@
 // Keeps a seek storm from tripping Node's and nghttp2's per-connection limits, by rotating
 // the connection gracefully (GOAWAY NO_ERROR) while it is still healthy.
 //
-// Two budgets are tracked per HTTP/2 session (NODE-HTTP2-NOTES.md, "The failure a seek storm
-// really triggers"):
+// Two budgets are tracked per HTTP/2 session (docs/node-http2-facts.md, "The failure a seek
+// storm triggers: two per-connection budgets"):
 // - Session memory: bytes Node's C++ stream still held for a stream when the peer reset it
 //   (handed over by the JS Writable, not yet taken by nghttp2 into DATA frames) are never
 //   subtracted from Node's maxSessionMemory counter. Once it is exceeded, every new stream is
@@ -34,7 +34,7 @@ export interface SessionGuardOptions {
   readonly resetRatePerSec: number;
   /** Rotate after this age or this many streams; absent or 0: never. */
   readonly lifetime?: LifetimeLimits;
-  readonly onRotate: (session: ServerHttp2Session, reason: RotationReason) => void;
+  readonly onRotate: (session: SessionRecord, reason: RotationReason) => void;
   readonly now?: () => number;
 }
 
@@ -100,7 +100,7 @@ export class SessionGuard implements SessionHooks {
   notePeerReset(leakedBytes: number): void {
     this.#peerResetBytes += leakedBytes;
     // Both are upper bounds of what resets left on Node's counter: the smaller one holds.
-    const bound = sinkSessionDataBound(this.#session);
+    const bound = sinkSessionDataBound(this.#record);
     const resets = bound === undefined ? this.#peerResetBytes : Math.min(this.#peerResetBytes, bound);
     this.#leakedBytes = resets + this.#quarantinedBytes;
     if (this.#leakedBytes >= this.#options.leakRotateBytes) this.#rotate('session-memory');
@@ -141,7 +141,7 @@ export class SessionGuard implements SessionHooks {
   #rotate(reason: RotationReason): void {
     if (this.#rotated) return;
     this.#rotated = true;
-    this.#options.onRotate(this.#session, reason);
+    this.#options.onRotate(this.#record, reason);
   }
 
   #now(): number {

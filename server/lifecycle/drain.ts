@@ -1,5 +1,6 @@
 // Graceful shutdown (the first SIGTERM/SIGINT, and RunningServer.close()) and the graceful close
-// of single HTTP/2 connections that rotation uses, on the connections ConnectionActivity follows.
+// of single HTTP/2 connections that rotation uses, on the connections the connection registry
+// follows (connection/connection-registry.ts; a Drain is one of its hook factories).
 //
 // A drain, in order:
 // 1. /healthz answers 503 {"status":"draining"}, so a load balancer stops sending. With an
@@ -9,7 +10,7 @@
 // 2. The listeners stop accepting. Not with Http2SecureServer.close(): on Node 24 that also
 //    calls session.close() on every session at once (a single final GOAWAY), which would skip
 //    the first step below. net.Server's own close() only closes the listening socket.
-// 3. Every HTTP/2 session gets the two-step GOAWAY (http2/session-drain.ts); its open streams
+// 3. Every HTTP/2 session gets the two-step GOAWAY (lifecycle/session-drain.ts); its open streams
 //    finish and the session closes by itself.
 // 4. HTTP/1.1: idle keep-alive sockets are closed at once (Node's closeIdleConnections(), which
 //    leaves a socket alone while a request on it is still being received); a response whose head
@@ -28,10 +29,10 @@ import { performance } from 'node:perf_hooks';
 import net from 'node:net';
 import type { Socket } from 'node:net';
 import { constants as h2 } from 'node:http2';
-import type { Http2SecureServer, Http2Server, Http2ServerRequest, Http2ServerResponse, ServerHttp2Session } from 'node:http2';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { closeSessionGracefully, sendFinalGoaway, sessionIdle } from '../http2/session-drain.ts';
-import type { ConnectionActivity } from './connection-activity.ts';
+import type { Http2SecureServer, Http2Server, ServerHttp2Stream } from 'node:http2';
+import type { ServerResponse } from 'node:http';
+import { closeSessionGracefully, sendFinalGoaway, sessionIdle } from './session-drain.ts';
+import type { ConnectionHooks, ConnectionRecord, SessionRecord } from '../connection/connection-registry.ts';
 import type { Logger } from '../log.ts';
 
 /** Between cancelling what the deadline left and destroying the sockets still open. */
@@ -55,38 +56,26 @@ export interface DrainReport {
 type Listener = Http2SecureServer | Http2Server;
 
 export class Drain {
-  readonly #activity: ConnectionActivity;
+  readonly #connections: () => Iterable<ConnectionRecord>;
   readonly #log: Logger;
   readonly #cancelGraceMs: number;
   readonly #listeners: Listener[] = [];
   /** The sockets that listen: the HTTP/2 servers themselves, or the PROXY protocol gates in front. */
   readonly #listening: net.Server[] = [];
-  readonly #sockets = new Set<Socket>();
-  /** HTTP/1.1 sockets that had a request during the drain: closed once they are idle again. */
-  readonly #busySockets = new WeakSet<Socket>();
   #isDraining = false;
   #isShuttingDown = false;
   #report: Promise<DrainReport> | undefined;
 
-  constructor(activity: ConnectionActivity, log: Logger, cancelGraceMs = CANCEL_GRACE_MS) {
-    this.#activity = activity;
+  /** `connections`: every open connection (the registry's). */
+  constructor(connections: () => Iterable<ConnectionRecord>, log: Logger, cancelGraceMs = CANCEL_GRACE_MS) {
+    this.#connections = connections;
     this.#log = log;
     this.#cancelGraceMs = cancelGraceMs;
-    activity.subscribe({
-      onBusy: (connection) => {
-        if (!this.#isDraining) return;
-        if (connection.kind === 'h2') this.closeSession(connection.session);
-        else this.#busySockets.add(connection.socket);
-      },
-      onIdle: (connection) => {
-        if (connection.kind === 'h2') {
-          sessionIdle(connection.session); // a session in the first GOAWAY step gets the final one now
-          if (this.#isDraining) this.closeSession(connection.session); // also one that opened during the drain
-        } else if (this.#isDraining && this.#busySockets.has(connection.socket)) {
-          closeSoon(connection.socket);
-        }
-      },
-    });
+  }
+
+  /** A new connection's drain hooks (a hook factory for the connection registry). */
+  connectionHooks(record: ConnectionRecord): ConnectionHooks {
+    return new DrainingConnection(record, this);
   }
 
   /** True once the drain itself (GOAWAY, listeners closed) has begun. */
@@ -100,25 +89,17 @@ export class Drain {
   }
 
   /**
-   * Follows a listener: its connections (through ConnectionActivity, which must already track
-   * it) and its HTTP/1.1 requests, which get `Connection: close` during a drain. `listening`:
-   * the server whose listening socket accepts `server`'s connections, when that is another one.
+   * Follows a listener, whose connections the registry follows. `listening`: the server whose
+   * listening socket accepts `server`'s connections, when that is another one.
    */
   track(server: Listener, listening: net.Server = server): void {
     this.#listeners.push(server);
     this.#listening.push(listening);
-    server.on('connection', (socket: Socket) => {
-      this.#sockets.add(socket);
-      socket.once('close', () => this.#sockets.delete(socket));
-    });
-    server.on('request', (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => {
-      if (this.#isDraining && req.httpVersionMajor === 1) (res as ServerResponse).shouldKeepAlive = false;
-    });
   }
 
   /** The graceful close of one HTTP/2 session (rotation uses it too); false if already closing. */
-  closeSession(session: ServerHttp2Session): boolean {
-    return closeSessionGracefully(session, this.#activity.inFlight({ kind: 'h2', session }) > 0);
+  closeSession(session: SessionRecord): boolean {
+    return closeSessionGracefully(session, session.openStreams.size > 0);
   }
 
   /**
@@ -142,22 +123,21 @@ export class Drain {
   async #run(deadlineMs: number, context: Record<string, unknown>, announceMs: number): Promise<DrainReport> {
     const startedAt = performance.now();
     this.#isDraining = true;
-    const connections = this.#activity.connections();
-    const sessions = connections.flatMap((c) => (c.kind === 'h2' ? [c.session] : []));
-    const sockets = connections.flatMap((c) => (c.kind === 'http/1.1' ? [c.socket] : []));
-    const streamsAtStart = sessions.flatMap((s) => this.#activity.openStreams(s));
-    const responsesAtStart = sockets.flatMap((s) => this.#activity.openResponses(s));
+    const connections = [...this.#connections()];
+    const sessions = connections.flatMap((c) => (c.session ? [c.session] : []));
+    const http1 = connections.filter((c) => c.protocol === 'http/1.1');
+    const streamsAtStart: ServerHttp2Stream[] = sessions.flatMap((s) => [...s.openStreams]);
+    const responsesAtStart: ServerResponse[] = http1.flatMap((c) => [...c.responses]);
     this.#log.info(
-      { ...context, deadlineMs, sessions: sessions.length, http1Sockets: sockets.length, streams: streamsAtStart.length, responses: responsesAtStart.length },
+      { ...context, deadlineMs, sessions: sessions.length, http1Sockets: http1.length, streams: streamsAtStart.length, responses: responsesAtStart.length },
       'draining: not accepting, GOAWAY to HTTP/2 sessions, Connection: close to HTTP/1.1',
     );
 
     const allClosed = Promise.all(this.#listening.map((server) => new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()))));
     for (const session of sessions) this.closeSession(session);
-    for (const socket of sockets) {
-      const open = this.#activity.openResponses(socket);
-      if (open.length > 0) this.#busySockets.add(socket);
-      for (const res of open) if (!res.headersSent) res.shouldKeepAlive = false;
+    for (const connection of http1) {
+      if (connection.responses.size > 0) connection.hookOf(DrainingConnection)?.markBusy();
+      for (const res of connection.responses) if (!res.headersSent) res.shouldKeepAlive = false;
     }
     for (const server of this.#listeners) (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
 
@@ -169,8 +149,10 @@ export class Drain {
       isDeadlineReached = true;
       for (const item of this.#cancelLeftovers()) cancelled.add(item);
       graceTimer = setTimeout(() => {
-        socketsDestroyed = this.#sockets.size;
-        for (const socket of this.#sockets) socket.destroy();
+        for (const connection of this.#connections()) {
+          socketsDestroyed++;
+          connection.socket.destroy();
+        }
       }, this.#cancelGraceMs);
     }, deadlineMs);
     await allClosed;
@@ -185,7 +167,7 @@ export class Drain {
       durationMs: Math.round(performance.now() - startedAt),
       isDeadlineReached,
       sessions: sessions.length,
-      http1Sockets: sockets.length,
+      http1Sockets: http1.length,
       streams: countOf(streamsAtStart),
       responses: countOf(responsesAtStart),
       socketsDestroyed,
@@ -198,24 +180,62 @@ export class Drain {
   /** At the deadline: final GOAWAY now, cancel every stream and response still open. */
   #cancelLeftovers(): object[] {
     const cancelled: object[] = [];
-    for (const connection of this.#activity.connections()) {
-      if (connection.kind === 'h2') {
+    for (const connection of this.#connections()) {
+      if (connection.session) {
         sendFinalGoaway(connection.session);
-        for (const stream of this.#activity.openStreams(connection.session)) {
+        for (const stream of connection.session.openStreams) {
           if (stream.closed || stream.destroyed) continue;
           // close(), never destroy(): RST_STREAM goes out after the in-flight write finished.
           stream.close(h2.NGHTTP2_CANCEL);
           cancelled.push(stream);
         }
-      } else {
-        for (const res of this.#activity.openResponses(connection.socket)) {
+      } else if (connection.protocol === 'http/1.1') {
+        for (const res of [...connection.responses]) {
           res.destroy();
           cancelled.push(res);
         }
-        connection.socket.destroy();
+        (connection.http1Socket ?? connection.socket).destroy();
       }
     }
     return cancelled;
+  }
+}
+
+/** One connection as the drain sees it. */
+class DrainingConnection implements ConnectionHooks {
+  readonly #record: ConnectionRecord;
+  readonly #drain: Drain;
+  /** HTTP/1.1: it had a request during the drain, so it closes once idle again. */
+  #isBusyDuringDrain = false;
+
+  constructor(record: ConnectionRecord, drain: Drain) {
+    this.#record = record;
+    this.#drain = drain;
+  }
+
+  markBusy(): void {
+    this.#isBusyDuringDrain = true;
+  }
+
+  busy(): void {
+    if (!this.#drain.isDraining) return;
+    const session = this.#record.session;
+    if (session) this.#drain.closeSession(session);
+    else this.#isBusyDuringDrain = true;
+  }
+
+  idle(): void {
+    const session = this.#record.session;
+    if (session) {
+      sessionIdle(session); // a session in the first GOAWAY step gets the final one now
+      if (this.#drain.isDraining) this.#drain.closeSession(session); // also one that opened during the drain
+    } else if (this.#drain.isDraining && this.#isBusyDuringDrain && this.#record.http1Socket) {
+      closeSoon(this.#record.http1Socket);
+    }
+  }
+
+  requestReceived(res: ServerResponse): void {
+    if (this.#drain.isDraining) res.shouldKeepAlive = false;
   }
 }
 

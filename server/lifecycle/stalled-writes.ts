@@ -34,8 +34,13 @@ import type { Http2Session, ServerHttp2Session } from 'node:http2';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { WatchedWrites, WriteWatch } from '../streaming/response-sink.ts';
+import { SessionState, sessionRecordOf } from '../connection/connection-registry.ts';
+import type { SessionRecord } from '../connection/connection-registry.ts';
 
 export type StalledStep = 'cancel' | 'abandon';
+
+/** Holds an abandoned stream's unflushed chunks; `release` once no socket write can reference them. */
+export type AbandonedChunks = (session: ServerHttp2Session, bytes: number, release: () => void) => void;
 
 export interface StalledWritesOptions {
   readonly stalledMs: number;
@@ -43,7 +48,7 @@ export interface StalledWritesOptions {
   readonly abandonAfterMs: number;
   /** No PING acknowledged this long after a quarantine began: the connection's socket is destroyed. */
   readonly stuckMs: number;
-  /** The TCP socket under a session (ConnectionActivity.tcpSocketOf). */
+  /** The TCP socket under a session, while it is open (its connection record's). */
   readonly tcpSocketOf: (session: ServerHttp2Session) => Socket | undefined;
   readonly onStep?: (step: StalledStep) => void;
   /** Quarantined bytes held (positive) or released (negative). */
@@ -61,14 +66,19 @@ export interface StalledWritesOptions {
    * unfinished and is not counted).
    */
   readonly onWindowHoarding?: (session: Http2Session) => void;
-  /** Negative control only: abandoned streams release their chunks on Node's early callbacks. */
-  readonly isQuarantineOff?: boolean;
 }
 
 /** Under pool pressure a stalled write is cancelled this many times sooner. */
 export const PRESSURE_DIVISOR = 4;
 /** Never-flowed stalled streams on one session that make it a window hoarder. */
 export const HOARDING_STREAMS = 8;
+
+interface StalledSession {
+  /** The quarantined chunks of its abandoned streams. */
+  quarantine: SessionQuarantine | undefined;
+  /** Stalled streams cancelled before any of their writes completed. */
+  neverFlowed: number;
+}
 
 interface Watched {
   flushedWrites: number;
@@ -80,18 +90,13 @@ export class StalledWrites implements WriteWatch {
   readonly #options: StalledWritesOptions;
   readonly #sweepMs: number;
   readonly #watched = new Map<WatchedWrites, Watched>();
-  readonly #quarantines = new WeakMap<ServerHttp2Session, SessionQuarantine>();
-  /** Per session: stalled streams cancelled before any of their writes completed. */
-  readonly #neverFlowed = new WeakMap<Http2Session, number>();
+  /** What this watch keeps per session, on the session's registry record. */
+  readonly #perSession = new SessionState<StalledSession>(() => ({ quarantine: undefined, neverFlowed: 0 }));
   #sweeper: NodeJS.Timeout | undefined;
 
   constructor(options: StalledWritesOptions) {
     this.#options = options;
     this.#sweepMs = Math.max(10, Math.min(1000, Math.round(options.stalledMs / 4)));
-  }
-
-  get isQuarantineOff(): boolean {
-    return this.#options.isQuarantineOff ?? false;
   }
 
   /** Sinks being watched now (tests, metrics). */
@@ -111,24 +116,28 @@ export class StalledWrites implements WriteWatch {
       // Closed by step 1 with no write ever called back: the RST went out at once, so the
       // socket was not stuck; the client's window was the only thing that never moved.
       // (Cancelling calls the queued writes back: what counts is none before the cancel.)
-      if (state?.cancelledAt !== undefined && state.flushedWrites === 0 && writes.session) this.#noteNeverFlowed(writes.session);
+      if (state?.cancelledAt !== undefined && state.flushedWrites === 0 && writes.sessionRecord) this.#noteNeverFlowed(writes.sessionRecord);
     };
   }
 
   /** An abandoned stream's unflushed chunks; `release` runs once no socket write can reference them. */
   hold(session: ServerHttp2Session, bytes: number, release: () => void): void {
-    let quarantine = this.#quarantines.get(session);
-    if (!quarantine) {
-      quarantine = new SessionQuarantine(session, this.#options);
-      this.#quarantines.set(session, quarantine);
+    const record = sessionRecordOf(session);
+    if (!record) {
+      // Not a session the registry follows (none in the server): held until it closes.
+      if (session.destroyed) release();
+      else session.once('close', release);
+      return;
     }
-    quarantine.hold(bytes, release);
+    const state = record.stateOf(this.#perSession);
+    state.quarantine ??= new SessionQuarantine(session, this.#options);
+    state.quarantine.hold(bytes, release);
   }
 
-  #noteNeverFlowed(session: Http2Session): void {
-    const count = (this.#neverFlowed.get(session) ?? 0) + 1;
-    this.#neverFlowed.set(session, count);
-    if (count === HOARDING_STREAMS) this.#options.onWindowHoarding?.(session);
+  #noteNeverFlowed(record: SessionRecord): void {
+    const state = record.stateOf(this.#perSession);
+    state.neverFlowed++;
+    if (state.neverFlowed === HOARDING_STREAMS) this.#options.onWindowHoarding?.(record.session);
   }
 
   #sweep(): void {

@@ -2,56 +2,42 @@
 // the PROXY protocol (net/proxy-listener.ts), that is the address the proxy announced for the
 // connection, not the proxy's own; otherwise the socket's remote address.
 //
-// The announcement is made on the accepted TCP socket, but the code asking holds other objects
-// for the same connection: the TLS socket wrapped around it, or Node's proxy of an HTTP/2
-// session's socket (a Proxy is never the WeakMap key of its target). What they all share is
-// the connection's four-tuple, unique among open TCP connections, so that is the key. An entry
-// lives as long as its TCP socket.
+// The announcement is kept on the accepted TCP socket itself, so it lives and goes with it. The
+// code asking holds other objects for the same connection, and each leads back to that socket:
+// a TLS socket names the TCP socket it wraps as `_parent` (Node's tls module, unchanged since
+// Node 0.x), and Node's proxy of an HTTP/2 session's socket forwards every property read,
+// symbols included, to the socket it stands for.
 
 import type { Socket } from 'node:net';
 
-interface Endpoints {
+const kAnnounced = Symbol('announcedClientAddress');
+
+interface Carrier {
   readonly remoteAddress?: string | undefined;
-  readonly remotePort?: number | undefined;
-  readonly localAddress?: string | undefined;
-  readonly localPort?: number | undefined;
+  [kAnnounced]?: string;
+  /** A TLS socket's TCP socket. */
+  readonly _parent?: Carrier | null;
 }
 
-const announced = new Map<string, { readonly socket: Socket; readonly address: string }>();
-
-function connectionKey(socket: Endpoints): string | undefined {
-  const { remoteAddress, remotePort, localAddress, localPort } = socket;
-  if (remoteAddress === undefined || remotePort === undefined) return undefined; // gone
-  return `${remoteAddress}|${remotePort}|${localAddress}|${localPort}`;
-}
+/** No proxy announced anything yet: skip the lookups (PROXY_PROTOCOL off, the usual case). */
+let isAnyAnnounced = false;
 
 /** Records the client address a proxy announced for this (accepted, open) TCP connection. */
 export function setAnnouncedAddress(socket: Socket, address: string): void {
-  const key = connectionKey(socket);
-  if (key === undefined) return;
-  const isFirst = !announced.has(key);
-  announced.set(key, { socket, address });
-  if (!isFirst) return;
-  socket.once('close', () => {
-    if (announced.get(key)?.socket === socket) announced.delete(key);
-  });
+  (socket as Carrier)[kAnnounced] = address;
+  isAnyAnnounced = true;
 }
 
 /**
  * The client's address for this connection: the TCP socket, the TLS socket over it, or an
  * HTTP/2 session's socket proxy. Undefined once the socket is gone.
  */
-export function clientAddressOf(socket: Endpoints | null | undefined): string | undefined {
+export function clientAddressOf(socket: object | null | undefined): string | undefined {
   if (!socket) return undefined;
-  if (announced.size > 0) {
-    const key = connectionKey(socket);
-    const entry = key === undefined ? undefined : announced.get(key);
-    if (entry) return entry.address;
+  const carrier = socket as Carrier;
+  if (isAnyAnnounced) {
+    const announced = carrier[kAnnounced] ?? carrier._parent?.[kAnnounced];
+    if (announced !== undefined) return announced;
   }
-  return socket.remoteAddress;
-}
-
-/** Connections with an announced address (for tests: entries go with their sockets). */
-export function announcedConnections(): number {
-  return announced.size;
+  return carrier.remoteAddress;
 }

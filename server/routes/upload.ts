@@ -1,7 +1,7 @@
 // PUT and DELETE /media/<path>: uploads into the media root, behind a bearer token.
 //   authorize -> media path -> declared length (413 before reading) -> storage.replace
 //
-// Both transports come here through Koa: the HTTP/2 fast path (http2/media-stream.ts) takes
+// Both transports come here through Koa: the HTTP/2 fast path (routes/media-stream.ts) takes
 // only GET and HEAD and hands every other method to Node's compat bridge. An upload is bound
 // by the disk, not by per-request CPU, and the compat request is the same Readable over
 // HTTP/1.1 and HTTP/2, so one handler and one set of body checks serve every transport.

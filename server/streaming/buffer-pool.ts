@@ -39,8 +39,6 @@ export interface BufferPoolOptions {
   readonly connectionMaxBytes?: number;
   /** Most bytes the leases of one client may hold; default maxBytes. */
   readonly clientMaxBytes?: number;
-  /** Fill released slabs with 0xEE. Costly; tests use it so a premature release is loud. */
-  readonly poisonOnRelease?: boolean;
 }
 
 export interface BufferPoolStats {
@@ -202,12 +200,12 @@ export class BufferPool implements SlabSource {
   readonly clientMaxBytes: number;
   /** Probe slabs are leased only while the bytes in use stay at or below this. */
   readonly probeMaxBytes: number;
-  readonly #poison: boolean;
   /** Slab sizes, smallest first; #free[i] holds free slabs of #sizes[i]. */
   readonly #sizes: readonly number[];
   readonly #free: Buffer[][];
   readonly #clients = new Map<string, ClientShare>();
-  readonly #shares = new WeakMap<object, PoolShare>();
+  /** A connection's share is kept on the connection's own record, under this pool's key. */
+  readonly #shareKey = Symbol('poolShare');
   /** Clients with at least one waiter. */
   readonly #waitingClients = new Set<ClientShare>();
   /** Leases not charged to any connection (tests, tools): one share of their own. */
@@ -244,7 +242,6 @@ export class BufferPool implements SlabSource {
       throw new RangeError('a connection and a client must each be allowed at least one largest slab');
     }
     this.probeMaxBytes = Math.floor(options.maxBytes * PROBE_FRACTION);
-    this.#poison = options.poisonOnRelease ?? false;
     const sizes: number[] = [];
     for (let size = minSlab; size < options.slabBytes; size *= 2) sizes.push(size);
     sizes.push(options.slabBytes);
@@ -255,11 +252,12 @@ export class BufferPool implements SlabSource {
 
   /** The share of one connection (any object that lives as long as it), made on first use. */
   shareOf(connection: object, clientKey: () => string | undefined): PoolShare {
-    let share = this.#shares.get(connection);
+    const holder = connection as { [key: symbol]: PoolShare | undefined };
+    let share = holder[this.#shareKey];
     if (!share) {
       const key = clientKey() ?? '';
       share = new PoolShare(this, key, this.clientShare(key));
-      this.#shares.set(connection, share);
+      holder[this.#shareKey] = share;
     }
     return share;
   }
@@ -342,7 +340,6 @@ export class BufferPool implements SlabSource {
     this.#inUseBytes -= size;
     share.bytes -= size;
     client.bytes -= size;
-    if (this.#poison) buffer.fill(0xee);
     this.#free[this.#sizeIndex(size)]!.push(buffer);
     if (this.#waiting > 0) this.#serveWaiters();
     if (client.bytes === 0 && !hasWaiters(client)) this.#detach(client);

@@ -6,7 +6,8 @@
 // - HTTP/2: Http2Stream.write always calls back (with null or ERR_STREAM_DESTROYED when the
 //   stream died), after the socket write that carried the chunk completed. We write to the
 //   raw stream, never through the compat Http2ServerResponse, whose write() after destroy()
-//   returns false and drops the callback (NODE-HTTP2-NOTES.md).
+//   returns false and drops the callback (docs/node-http2-facts.md, "Dropped writes and their
+//   callbacks").
 // - HTTP/1.1: OutgoingMessage.write silently drops the callback when the socket is already
 //   destroyed but 'close' has not been emitted yet, and parks chunk and callback in its
 //   outputData (never to be flushed) when the socket is open but no longer writable, e.g.
@@ -28,16 +29,19 @@
 import { constants as h2 } from 'node:http2';
 import type { Http2Session, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { ServerResponse } from 'node:http';
-import { streamRecordOf } from '../connection/connection-registry.ts';
-import type { StreamCloseListener, StreamRecord } from '../connection/connection-registry.ts';
+import { SessionState, streamRecordOf } from '../connection/connection-registry.ts';
+import type { SessionRecord, StreamCloseListener, StreamRecord } from '../connection/connection-registry.ts';
 
 /** Tests only: wraps a response's sink (TestOverrides.decorateSink; `stream` for HTTP/2). */
 export type SinkDecorator = (sink: ResponseSink, stream: ServerHttp2Stream | undefined) => ResponseSink;
 
 /** What the stalled-write watch (lifecycle/stalled-writes.ts) sees of a sink with writes out. */
 export interface WatchedWrites {
-  /** The HTTP/2 session the response is on; undefined for HTTP/1.1 (no flow-control windows). */
-  readonly session: Http2Session | undefined;
+  /**
+   * The registry's record of the HTTP/2 session the response is on; undefined for HTTP/1.1 (no
+   * flow-control windows) and for a stream of a server the registry does not track.
+   */
+  readonly sessionRecord: SessionRecord | undefined;
   readonly unflushedBytes: number;
   /** Writes called back so far: unchanged while bytes are unflushed means no progress. */
   readonly flushedWrites: number;
@@ -97,8 +101,6 @@ export interface Http2SinkHooks {
   writeWatch?: WriteWatch | undefined;
   /** Without it, an abandoned stream's chunks are released when its session has closed. */
   quarantine?: QuarantineHook | undefined;
-  /** Negative control only: release an abandoned stream's chunks on Node's early callbacks. */
-  isQuarantineOff?: boolean | undefined;
 }
 
 export interface Http1SinkHooks {
@@ -112,9 +114,6 @@ export function reclaimedWriteCallbackCount(): number {
   return reclaimedWriteCallbacks;
 }
 
-/** Per HTTP/2 session: the write callbacks still owed, settled at the socket's 'close'. */
-const owedBySession = new WeakMap<Http2Session, Set<() => void>>();
-
 /**
  * A safety net under the write contract. In rare runs of a Rapid Reset flood over h2c (HEADERS
  * and RST_STREAM in one socket read, the stream answered in between), a few write callbacks
@@ -123,9 +122,10 @@ const owedBySession = new WeakMap<Http2Session, Set<() => void>>();
  * records long before), nothing can read those chunks any more, so their callbacks are
  * settled then: late, never early.
  */
+const OWED_CALLBACKS = new SessionState((record) => owedCallbacksOf(record.session));
+
+/** Per HTTP/2 session: the write callbacks still owed, settled at the socket's 'close'. */
 function owedCallbacksOf(session: Http2Session): Set<() => void> | undefined {
-  let owed = owedBySession.get(session);
-  if (owed) return owed;
   let socket: Http2Session['socket'];
   try {
     socket = session.socket; // Node's proxy: once() reaches the real socket
@@ -134,7 +134,6 @@ function owedCallbacksOf(session: Http2Session): Set<() => void> | undefined {
     return undefined; // ERR_HTTP2_SOCKET_UNBOUND: the session has let go of its socket
   }
   const settled = new Set<() => void>();
-  owedBySession.set(session, settled);
   socket.once('close', () => {
     for (const settle of [...settled]) {
       reclaimedWriteCallbacks++;
@@ -161,16 +160,18 @@ interface SessionWrites {
   pendingFrameBytes: number;
 }
 
-const writesBySession = new WeakMap<Http2Session, SessionWrites>();
+/** A session's SessionWrites, kept on its registry record. */
+const SINK_WRITES = new SessionState(newSessionWrites);
 
-function writesOf(session: Http2Session): SessionWrites {
-  let writes = writesBySession.get(session);
-  if (!writes) {
-    writes = { sinkStreams: 0, handedOver: 0, settled: 0, frameBytes: 0, pendingFrameBytes: 0 };
-    writesBySession.set(session, writes);
-  }
-  return writes;
+function newSessionWrites(): SessionWrites {
+  return { sinkStreams: 0, handedOver: 0, settled: 0, frameBytes: 0, pendingFrameBytes: 0 };
 }
+
+/** The session's writes; a stream of a server the registry does not track counts on its own. */
+function writesOf(record: StreamRecord | undefined): SessionWrites {
+  return record ? record.session.stateOf(SINK_WRITES) : newSessionWrites();
+}
+
 
 /** Every frame the session has handed its socket, in bytes; undefined once it has no socket. */
 function socketBytesWritten(session: Http2Session): number | undefined {
@@ -205,7 +206,7 @@ const MIN_AVERAGE_DATA_FRAME = 4096;
 
 /**
  * For the whole session: its SETTINGS, and per stream the odd control frame (a PING or SETTINGS
- * acknowledgement) or an error answer written past the sink (http2/media-stream.ts: ~250 bytes).
+ * acknowledgement) or an error answer written past the sink (routes/media-stream.ts: ~250 bytes).
  * A peer that makes the server send more of these only undercounts its own leak.
  */
 const SESSION_UNCOUNTED_FRAME_BYTES = 4096;
@@ -225,9 +226,10 @@ const STREAM_UNCOUNTED_FRAME_BYTES = 256;
  * (session-guard.ts takes the smaller). The allowances grow with the bytes and streams served,
  * so over a long session this bound drifts up by ~0.3% of the bytes served: never below.
  */
-export function sinkSessionDataBound(session: Http2Session): number | undefined {
-  const writes = writesBySession.get(session);
-  if (!writes || session.destroyed || !isSinkOnly(session, writes)) return undefined;
+export function sinkSessionDataBound(record: SessionRecord): number | undefined {
+  const session = record.session;
+  const writes = record.stateOf(SINK_WRITES);
+  if (session.destroyed || !isSinkOnly(session, writes)) return undefined;
   const written = socketBytesWritten(session);
   if (written === undefined) return undefined;
   const frames =
@@ -349,11 +351,11 @@ class Http2Sink implements ResponseSink, WatchedWrites, StreamCloseListener {
     this.#stream = stream;
     this.#hooks = hooks;
     this.#session = stream.session;
+    this.#record = streamRecordOf(stream);
     if (this.#session) {
-      this.#writes = writesOf(this.#session);
+      this.#writes = writesOf(this.#record);
       this.#writes.sinkStreams++;
     }
-    this.#record = streamRecordOf(stream);
     if (stream.closed || stream.destroyed) {
       queueMicrotask(() => this.streamClosed());
     } else if (this.#record) {
@@ -436,8 +438,8 @@ class Http2Sink implements ResponseSink, WatchedWrites, StreamCloseListener {
     return this.#flushedWrites;
   }
 
-  get session(): Http2Session | undefined {
-    return this.#session;
+  get sessionRecord(): SessionRecord | undefined {
+    return this.#record?.session;
   }
 
   get peerWindowBytes(): number {
@@ -480,7 +482,7 @@ class Http2Sink implements ResponseSink, WatchedWrites, StreamCloseListener {
       this.#heldBytes = chunk.length;
       this.#handOver(chunk.length);
     }
-    const owed = this.#session ? owedCallbacksOf(this.#session) : undefined;
+    const owed = this.#record?.session.stateOf(OWED_CALLBACKS);
     let isSettled = false;
     const settle = (): void => {
       if (isSettled) return;
@@ -542,7 +544,7 @@ class Http2Sink implements ResponseSink, WatchedWrites, StreamCloseListener {
     if (stream.destroyed) return;
     this.#markCancelledByServer();
     this.#addFrame(RST_STREAM_FRAME_BYTES);
-    if (this.#unflushed > 0 && !this.#hooks.isQuarantineOff && !this.#quarantined) {
+    if (this.#unflushed > 0 && !this.#quarantined) {
       const held: (() => void)[] = [];
       this.#quarantined = held;
       const release = (): void => {
@@ -560,75 +562,98 @@ class Http2Sink implements ResponseSink, WatchedWrites, StreamCloseListener {
 }
 
 export function createHttp1Sink(res: ServerResponse, hooks: Http1SinkHooks = {}): ResponseSink {
-  let unflushed = 0;
-  let flushedWrites = 0;
-  let cancelledLocally = false;
-  let unwatch: (() => void) | undefined;
-  const closed = new Promise<void>((resolve) => {
-    const onClose = (): void => {
-      unwatch?.();
-      resolve();
-    };
-    if (res.closed) queueMicrotask(onClose);
-    else res.once('close', onClose);
-  });
-  // A pipelined response gets its socket only when the responses before it are done; a write
-  // before that would be parked where a later socket error could drop its callback.
-  const ready =
-    res.socket !== null
-      ? Promise.resolve()
-      : new Promise<void>((resolve) => {
-          res.once('socket', () => resolve());
-          res.once('close', () => resolve());
-        });
-  const isGone = (): boolean => res.destroyed || (res.socket !== null && res.socket.destroyed);
-  const isOpen = (): boolean => !isGone() && !res.writableEnded && res.socket !== null && res.socket.writable;
-  const cancel = (): void => {
-    if (res.destroyed) return;
-    cancelledLocally = true;
-    res.destroy();
-  };
-  // Destroying the socket always closes the response: there is no second step to take.
-  const watchedWrites = (): WatchedWrites => ({
-    session: undefined,
-    get unflushedBytes() {
-      return unflushed;
-    },
-    get flushedWrites() {
-      return flushedWrites;
-    },
-    cancel,
-    abandon: cancel,
-  });
-  return {
-    protocol: 'http/1.1',
-    isOpen,
-    isGone,
-    respond(status, headers, endStream) {
-      res.writeHead(status, headers as Record<string, string | number | string[]>);
-      if (endStream) res.end();
-    },
-    write(chunk, onFlushed) {
-      if (!isOpen()) return false;
-      if (hooks.writeWatch && !unwatch) unwatch = hooks.writeWatch.watch(watchedWrites());
-      unflushed += chunk.length;
-      res.write(chunk, () => {
-        unflushed -= chunk.length;
-        flushedWrites++;
-        onFlushed();
-      });
-      return true;
-    },
-    end() {
-      if (isOpen()) res.end();
-    },
-    cancel,
-    ready,
-    closed,
-    get unflushedBytes() {
-      return unflushed;
-    },
-    peerWindowBytes: Infinity,
-    isClientReset: () => !cancelledLocally && !res.writableFinished,
-  };
+  return new Http1Sink(res, hooks);
+}
+
+/**
+ * An HTTP/1.1 response's sink. Its own stalled-write watch (WatchedWrites): destroying the
+ * socket always closes the response, so the second step is the first one again.
+ */
+class Http1Sink implements ResponseSink, WatchedWrites {
+  readonly protocol = 'http/1.1';
+  readonly peerWindowBytes = Infinity;
+  readonly sessionRecord = undefined;
+  readonly closed: Promise<void>;
+  /** A pipelined response gets its socket only when the responses before it are done; a write
+   * before that would be parked where a later socket error could drop its callback. */
+  readonly ready: Promise<void>;
+  readonly #res: ServerResponse;
+  readonly #hooks: Http1SinkHooks;
+  #unflushed = 0;
+  #flushedWrites = 0;
+  #cancelledLocally = false;
+  #unwatch: (() => void) | undefined;
+
+  constructor(res: ServerResponse, hooks: Http1SinkHooks) {
+    this.#res = res;
+    this.#hooks = hooks;
+    this.closed = new Promise<void>((resolve) => {
+      const onClose = (): void => {
+        this.#unwatch?.();
+        resolve();
+      };
+      if (res.closed) queueMicrotask(onClose);
+      else res.once('close', onClose);
+    });
+    this.ready =
+      res.socket !== null
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            res.once('socket', () => resolve());
+            res.once('close', () => resolve());
+          });
+  }
+
+  get unflushedBytes(): number {
+    return this.#unflushed;
+  }
+
+  get flushedWrites(): number {
+    return this.#flushedWrites;
+  }
+
+  isGone(): boolean {
+    const res = this.#res;
+    return res.destroyed || (res.socket !== null && res.socket.destroyed);
+  }
+
+  isOpen(): boolean {
+    const res = this.#res;
+    return !this.isGone() && !res.writableEnded && res.socket !== null && res.socket.writable;
+  }
+
+  respond(status: number, headers: OutgoingHttpHeaders, endStream: boolean): void {
+    this.#res.writeHead(status, headers as Record<string, string | number | string[]>);
+    if (endStream) this.#res.end();
+  }
+
+  write(chunk: Buffer, onFlushed: () => void): boolean {
+    if (!this.isOpen()) return false;
+    if (this.#hooks.writeWatch && !this.#unwatch) this.#unwatch = this.#hooks.writeWatch.watch(this);
+    this.#unflushed += chunk.length;
+    this.#res.write(chunk, () => {
+      this.#unflushed -= chunk.length;
+      this.#flushedWrites++;
+      onFlushed();
+    });
+    return true;
+  }
+
+  end(): void {
+    if (this.isOpen()) this.#res.end();
+  }
+
+  cancel(): void {
+    if (this.#res.destroyed) return;
+    this.#cancelledLocally = true;
+    this.#res.destroy();
+  }
+
+  abandon(): void {
+    this.cancel();
+  }
+
+  isClientReset(): boolean {
+    return !this.#cancelledLocally && !this.#res.writableFinished;
+  }
 }

@@ -76,7 +76,7 @@ describe('seek storm in Chromium, read from its net log', { skip: chromiumMissin
       library.root,
       // No client penalty: Chrome reconnects and each new connection meets the limit again.
       { STREAM_RESET_BURST: '10', STREAM_RESET_RATE_PER_SEC: '1', CLIENT_PENALTY_MS: '0' },
-      { disableSessionGuard: true },
+      { omitGuards: ['session-guard'] },
     );
     try {
       const run = await stormWithNetLog(server, { ratePerSec: 8, durationSec: 10 });

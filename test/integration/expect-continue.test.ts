@@ -90,7 +90,7 @@ describe('Expect: 100-continue on uploads', () => {
     library = await makeFixtureLibrary();
     const env = { UPLOAD_TOKEN: TOKEN, UPLOAD_MAX_BYTES: String(MAX) };
     server = await startTestServer(library.root, env);
-    nodeDefault = await startTestServer(library.root, env, { nodeAnswersContinue: true });
+    nodeDefault = await startTestServer(library.root, env, { omitGuards: ['deferred-continue'] });
   });
   after(async () => {
     for (const s of [server, nodeDefault]) {

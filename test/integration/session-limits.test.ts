@@ -30,7 +30,7 @@ describe('session limits under seek storms', () => {
     for (const s of servers) await s.close(0);
   });
   const start = async (env: Record<string, string>, disableSessionGuard = false): Promise<TestServer> => {
-    const server = await startTestServer(library.root, env, { disableSessionGuard });
+    const server = await startTestServer(library.root, env, disableSessionGuard ? { omitGuards: ['session-guard'] } : {});
     servers.push(server);
     return server;
   };

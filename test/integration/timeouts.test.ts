@@ -20,8 +20,8 @@ import type { FixtureLibrary } from '../support/fixtures.ts';
 import { connectHttp1 } from '../support/http1-client.ts';
 import { ErrorCode, RawH2Connection } from '../support/raw-h2.ts';
 import { assertNoLeaks, connectH2, h2Request, startTestServer } from '../support/server-harness.ts';
-import type { TestServer } from '../support/server-harness.ts';
-import type { TestOverrides } from '../../server/server.ts';
+import type { HarnessOverrides, TestServer } from '../support/server-harness.ts';
+import { releaseAbandonedAtOnce } from '../support/wrong-policies.ts';
 import { slowOpen } from '../support/slow-storage.ts';
 
 type Transport = 'tls' | 'h2c';
@@ -149,7 +149,7 @@ describe('connection timeouts', () => {
   after(async () => {
     for (const s of servers) await s.close(0);
   });
-  const start = async (env: Record<string, string>, overrides: Omit<TestOverrides, 'logDestination'> = {}): Promise<TestServer> => {
+  const start = async (env: Record<string, string>, overrides: HarnessOverrides = {}): Promise<TestServer> => {
     const server = await startTestServer(library.root, env, overrides);
     servers.push(server);
     return server;
@@ -413,7 +413,7 @@ describe('connection timeouts', () => {
       }
 
       it('h2c negative control: releasing on the early callbacks of destroy() puts foreign bytes on the wire', async () => {
-        const server = await start({ ...STUCK_ENV, ...SPLIT_SHARES }, { poisonOnRelease: true, releaseAbandonedEarly: true });
+        const server = await start({ ...STUCK_ENV, ...SPLIT_SHARES }, { poisonOnRelease: true, quarantine: releaseAbandonedAtOnce });
         const { conn, check, socket } = await stickConnection(server, 'h2c', SPLIT_WINDOWS);
         socket.resume();
         await waitFor(() => check.dataBytes > 1_000_000, 'the pending bytes');

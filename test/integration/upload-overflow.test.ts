@@ -51,7 +51,7 @@ let unguarded: TestServer;
 
 before(async () => {
   server = await startTestServer(root, ENV);
-  unguarded = await startTestServer(root, ENV, { disableBodyOverflowGuard: true });
+  unguarded = await startTestServer(root, ENV, { omitGuards: ['body-overflow'] });
 });
 
 after(async () => {

@@ -16,10 +16,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { countMismatches, makeFixtureLibrary } from '../support/fixtures.ts';
 import type { FixtureLibrary } from '../support/fixtures.ts';
 import { GlobalFifoPool } from '../support/global-fifo-pool.ts';
+import { poisoning } from '../support/poisoning-pool.ts';
 import { RawH2Connection } from '../support/raw-h2.ts';
 import { assertNoLeaks, startTestServer } from '../support/server-harness.ts';
-import type { TestServer } from '../support/server-harness.ts';
-import type { TestOverrides } from '../../server/server.ts';
+import type { HarnessOverrides, TestServer } from '../support/server-harness.ts';
+
+/** The negative control's pool, its released slabs poisoned like the others'. */
+const PoisonedFifoPool = poisoning(GlobalFifoPool);
 
 const ATTACKER = '127.0.0.50';
 const VIEWER = '127.0.0.51';
@@ -120,7 +123,7 @@ describe('window-zero attack (issue 12): one client cannot stall the others', ()
     library = await makeFixtureLibrary();
   });
 
-  const run = async (env: Record<string, string>, overrides: Omit<TestOverrides, 'logDestination'>, deadlineMs: number) => {
+  const run = async (env: Record<string, string>, overrides: Omit<HarnessOverrides, 'logDestination'>, deadlineMs: number) => {
     const server = await startTestServer(library.root, env, overrides);
     const attack = await startAttack(server, library.files.get('seek.bin')!.size);
     try {
@@ -159,7 +162,7 @@ describe('window-zero attack (issue 12): one client cannot stall the others', ()
   });
 
   it('negative control: the same 16 MiB pool as one global FIFO queue starves the viewer', async (t) => {
-    const { server, fetches, pool } = await run(SMALL_POOL, { poisonOnRelease: true, createPool: (options) => new GlobalFifoPool(options) }, 3000);
+    const { server, fetches, pool } = await run(SMALL_POOL, { createPool: (options) => new PoisonedFifoPool(options) }, 3000);
     servers.push(server);
     t.diagnostic(`viewer: ${describeFetches(fetches)}; pool ${pool.inUse} slabs in use, ${pool.waiting} waiting`);
     assert.ok(

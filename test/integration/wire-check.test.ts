@@ -12,10 +12,9 @@ import { after, before, describe, it } from 'node:test';
 import { makeFixtureLibrary } from '../support/fixtures.ts';
 import type { FixtureLibrary } from '../support/fixtures.ts';
 import { assertNoLeaks, startTestServer } from '../support/server-harness.ts';
-import type { TestServer } from '../support/server-harness.ts';
+import type { HarnessOverrides, TestServer } from '../support/server-harness.ts';
 import { runWireStorm } from '../support/wire-storm.ts';
 import type { WireStormReport } from '../support/wire-storm.ts';
-import type { TestOverrides } from '../../server/server.ts';
 import { cancelAfter, releaseAfterWrite, releaseOnClose } from '../support/wrong-policies.ts';
 
 type Transport = 'tls' | 'h2c';
@@ -32,7 +31,7 @@ describe('wire check: every DATA frame carries the right bytes', () => {
 
   const storm = async (
     transport: Transport,
-    overrides: Omit<TestOverrides, 'logDestination'>,
+    overrides: HarnessOverrides,
     streams = 400,
   ): Promise<{ server: TestServer; report: WireStormReport }> => {
     const server = await startTestServer(library.root, {}, { poisonOnRelease: true, ...overrides });

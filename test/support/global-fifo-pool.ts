@@ -13,7 +13,7 @@ export class GlobalFifoPool extends BufferPool {
   readonly #everyone: PoolShare;
 
   constructor(options: BufferPoolOptions) {
-    super({ slabBytes: options.slabBytes, maxBytes: options.maxBytes, minSlabBytes: options.slabBytes, poisonOnRelease: options.poisonOnRelease ?? false });
+    super({ slabBytes: options.slabBytes, maxBytes: options.maxBytes, minSlabBytes: options.slabBytes });
     this.#everyone = super.shareOf(EVERYONE, () => 'everyone');
   }
 

@@ -9,7 +9,9 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { loadConfig } from '../../server/config.ts';
 import { startServer } from '../../server/server.ts';
+import type { BufferPoolOptions } from '../../server/streaming/buffer-pool.ts';
 import type { RunningServer, TestOverrides } from '../../server/server.ts';
+import { PoisoningPool } from './poisoning-pool.ts';
 
 export interface TestServer extends RunningServer {
   readonly tlsUrl: string;
@@ -18,11 +20,18 @@ export interface TestServer extends RunningServer {
   readonly logLines: ReadonlyArray<Record<string, unknown>>;
 }
 
+export interface HarnessOverrides extends Omit<TestOverrides, 'logDestination'> {
+  /** Released slabs are filled with 0xEE (test/support/poisoning-pool.ts), for the byte verifiers. */
+  readonly poisonOnRelease?: boolean;
+}
+
 export async function startTestServer(
   mediaRoot: string,
   env: Record<string, string> = {},
-  overrides: Omit<TestOverrides, 'logDestination'> = {},
+  harnessOverrides: HarnessOverrides = {},
 ): Promise<TestServer> {
+  const { poisonOnRelease, ...overrides } = harnessOverrides;
+  if (poisonOnRelease && overrides.createPool) throw new Error('poisonOnRelease with createPool: pass createPool a poisoning(...) pool');
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'media-data-'));
   const logLines: Record<string, unknown>[] = [];
   const logDestination = new Writable({
@@ -36,7 +45,8 @@ export async function startTestServer(
     { PORT: '0', H2C_PORT: '0', HOST: '127.0.0.1', MEDIA_ROOT: mediaRoot, DATA_DIR: dataDir, LOG_LEVEL: 'warn', MEDIA_PROBE: 'off', ...env },
     [],
   );
-  const server = await startServer(config, { ...overrides, logDestination });
+  const createPool = poisonOnRelease ? (options: BufferPoolOptions) => new PoisoningPool(options) : overrides.createPool;
+  const server = await startServer(config, { ...overrides, ...(createPool ? { createPool } : {}), logDestination });
   return Object.assign(server, {
     tlsUrl: `https://localhost:${server.port}`,
     h2cUrl: `http://127.0.0.1:${server.h2cPort}`,

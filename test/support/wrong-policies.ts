@@ -7,6 +7,13 @@ import type { OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Lease } from '../../server/streaming/buffer-pool.ts';
 import type { ResponseSink } from '../../server/streaming/response-sink.ts';
 import type { ReleasePolicy } from '../../server/streaming/send-body.ts';
+import type { AbandonedChunks } from '../../server/lifecycle/stalled-writes.ts';
+
+/**
+ * Wrong: an abandoned stalled stream's chunks go back at once, so Node's early callbacks after
+ * stream.destroy() release slabs whose bytes may still be in the pending socket write.
+ */
+export const releaseAbandonedAtOnce: AbandonedChunks = (_session, _bytes, release) => release();
 
 /** Wrong: the slab goes back as soon as its write is handed over, while the socket may still read it. */
 export const releaseAfterWrite: ReleasePolicy = {

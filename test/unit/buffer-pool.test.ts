@@ -9,13 +9,14 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 
 import { BufferPool, DoubleReleaseError, PoolClosedError } from '../../server/streaming/buffer-pool.ts';
 import type { BufferPoolOptions, Lease } from '../../server/streaming/buffer-pool.ts';
+import { PoisoningPool } from '../support/poisoning-pool.ts';
 
 const SLAB = 1024;
 
 const pools: BufferPool[] = [];
 
-function makePool(slabs: number, extra: Partial<BufferPoolOptions> = {}): BufferPool {
-  const pool = new BufferPool({ slabBytes: SLAB, maxBytes: slabs * SLAB, ...extra });
+function makePool(slabs: number, extra: Partial<BufferPoolOptions> = {}, Pool: typeof BufferPool = BufferPool): BufferPool {
+  const pool = new Pool({ slabBytes: SLAB, maxBytes: slabs * SLAB, ...extra });
   pools.push(pool);
   return pool;
 }
@@ -389,9 +390,9 @@ describe('prematureReleases', () => {
   });
 });
 
-describe('poisonOnRelease', () => {
+describe('PoisoningPool (test/support: the byte verifiers\' poisoned slabs)', () => {
   it('fills a released slab with 0xee', () => {
-    const pool = makePool(1, { poisonOnRelease: true });
+    const pool = makePool(1, {}, PoisoningPool);
     const lease = mustAcquire(pool);
     const buffer = lease.buffer;
     buffer.fill(0x11);
@@ -403,7 +404,7 @@ describe('poisonOnRelease', () => {
   });
 
   it('poisons a slab handed straight to a waiter too', async () => {
-    const pool = makePool(1, { poisonOnRelease: true });
+    const pool = makePool(1, {}, PoisoningPool);
     const held = mustAcquire(pool);
     held.buffer.fill(0x11);
     const waiting = pool.acquire();
@@ -414,7 +415,7 @@ describe('poisonOnRelease', () => {
   });
 
   it('makes a premature release loud: the in-flight bytes are overwritten', () => {
-    const pool = makePool(1, { poisonOnRelease: true });
+    const pool = makePool(1, {}, PoisoningPool);
     const lease = mustAcquire(pool);
     lease.buffer.fill(0x42);
     const inFlight = lease.buffer.subarray(0, 16); // what a pending write still points at

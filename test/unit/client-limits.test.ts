@@ -1,9 +1,9 @@
-// The per-client table (lifecycle/client-limits.ts) without sockets: which addresses are one
+// The per-client table (connection/client-limits.ts) without sockets: which addresses are one
 // client, how a penalty grows with repeats and ends, and that the penalty box stays bounded.
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ClientLimits, clientKey } from '../../server/lifecycle/client-limits.ts';
+import { ClientLimits, clientKey } from '../../server/connection/client-limits.ts';
 
 describe('clientKey', () => {
   const cases: readonly [string, string][] = [

@@ -9,7 +9,8 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { it } from 'node:test';
 import { EventEmitter } from 'node:events';
-import type { ServerHttp2Stream } from 'node:http2';
+import type { ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
+import { SessionRecord, StreamRecord } from '../../server/connection/connection-registry.ts';
 import { createHttp1Sink, createHttp2Sink } from '../../server/streaming/response-sink.ts';
 
 it('HTTP/1.1: a write after the socket stopped being writable is refused or called back exactly once', async () => {
@@ -61,6 +62,8 @@ it('HTTP/2: a write callback Node never calls is settled when the socket closes,
       return true;
     },
   });
+  // The registry's records, as for every stream of the server (the safety net is per session).
+  new StreamRecord(stream as unknown as ServerHttp2Stream, new SessionRecord(session as unknown as ServerHttp2Session, undefined));
   const sink = createHttp2Sink(stream as unknown as ServerHttp2Stream);
   let flushed = 0;
   assert.equal(sink.write(Buffer.alloc(16), () => flushed++), true);

@@ -4,27 +4,31 @@
 // client that stopped reading its socket), is not. Fake responses; real timers, small timeouts.
 
 import assert from 'node:assert/strict';
-import type { Http2Session } from 'node:http2';
+import type { Http2Session, ServerHttp2Session } from 'node:http2';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HOARDING_STREAMS, PRESSURE_DIVISOR, StalledWrites } from '../../server/lifecycle/stalled-writes.ts';
 import type { WatchedWrites } from '../../server/streaming/response-sink.ts';
+import { SessionRecord } from '../../server/connection/connection-registry.ts';
+
+/** The registry's record of a session; the fake session is a plain object. */
+const sessionRecord = (): SessionRecord => new SessionRecord({} as ServerHttp2Session, undefined);
 
 const STALLED_MS = 400;
 /** One HTTP/2 session, for the tests that must not report it. */
-const SESSION = {};
+const SESSION = sessionRecord();
 
 /** A response with bytes out and no progress; cancel() closes it at once unless told otherwise. */
 class FakeWrites implements WatchedWrites {
-  readonly session: Http2Session | undefined;
+  readonly sessionRecord: SessionRecord | undefined;
   unflushedBytes = 16_384;
   flushedWrites: number;
   cancelledAt = 0;
   unwatch: (() => void) | undefined;
   readonly #closesOnCancel: boolean;
 
-  constructor(session: object | undefined, flushedWrites = 0, closesOnCancel = true) {
-    this.session = session as Http2Session | undefined;
+  constructor(session: SessionRecord | undefined, flushedWrites = 0, closesOnCancel = true) {
+    this.sessionRecord = session;
     this.flushedWrites = flushedWrites;
     this.#closesOnCancel = closesOnCancel;
   }
@@ -77,9 +81,9 @@ describe('StalledWrites: window hoarding', () => {
   it(`${HOARDING_STREAMS} streams of one session closed by step 1 without a byte taken: reported once`, async () => {
     const reported: Http2Session[] = [];
     const stalled = watcher({ onHoarding: (s) => reported.push(s) });
-    const session = {};
+    const session = sessionRecord();
     await stallAll(stalled, Array.from({ length: HOARDING_STREAMS * 2 }, () => new FakeWrites(session)));
-    assert.deepEqual(reported, [session]);
+    assert.deepEqual(reported, [session.session]);
   });
 
   it('streams that took bytes before they stalled (a paused video): not reported', async () => {

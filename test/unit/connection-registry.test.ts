@@ -1,6 +1,7 @@
-// ConnectionActivity against real loopback servers (TLS with allowHTTP1, and h2c): which
-// connections are busy, when they go idle, that nothing is reported after a connection closed,
-// and that tcpSocketOf() finds the TCP socket under a session or a TLS socket.
+// The connection registry against real loopback servers (TLS with allowHTTP1, and h2c): which
+// connections are busy, when they go idle, when their head arrived, that nothing is reported
+// after a connection closed, and that the record is found from the TCP socket, the TLS socket
+// over it and a session's socket proxy.
 
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
@@ -8,24 +9,26 @@ import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ConnectionRegistry } from '../../server/connection/connection-registry.ts';
-import { ConnectionActivity } from '../../server/lifecycle/connection-activity.ts';
-import type { Connection } from '../../server/lifecycle/connection-activity.ts';
+import { ConnectionRegistry, connectionRecordOf } from '../../server/connection/connection-registry.ts';
+import type { ConnectionRecord } from '../../server/connection/connection-registry.ts';
 import { createSelfSignedCert } from '../../server/tls/self-signed-cert.ts';
 
-type Event = 'idle' | 'busy' | 'closed';
+type Event = 'idle' | 'busy' | 'head' | 'closed';
 
 const cert = createSelfSignedCert({ commonName: 'localhost', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], validDays: 1 });
 
-describe('ConnectionActivity', () => {
-  const activity = new ConnectionActivity();
-  const events = new Map<Connection, Event[]>();
-  const record = (event: Event) => (connection: Connection) => {
-    const list = events.get(connection) ?? [];
-    list.push(event);
+describe('ConnectionRegistry: connections', () => {
+  const events = new Map<ConnectionRecord, Event[]>();
+  const follow = (connection: ConnectionRecord) => {
+    const list: Event[] = [];
     events.set(connection, list);
+    return {
+      idle: () => void list.push('idle'),
+      busy: () => void list.push('busy'),
+      headReceived: () => void list.push('head'),
+      closed: () => void list.push('closed'),
+    };
   };
-  activity.subscribe({ onIdle: record('idle'), onBusy: record('busy'), onClosed: record('closed') });
   /** Answers after `?ms=` milliseconds. */
   const handler = (req: { url?: string | undefined }, res: { end(body: string): unknown }): void => {
     const url = new URL(req.url ?? '/', 'http://x');
@@ -33,10 +36,7 @@ describe('ConnectionActivity', () => {
   };
   const secure = http2.createSecureServer({ key: cert.keyPem, cert: cert.certPem, allowHTTP1: true }, handler);
   const h2c = http2.createServer(handler);
-  // HTTP/2 sessions reach the activity through the connection registry, as in server.ts.
-  const registry = new ConnectionRegistry([(record) => activity.sessionHooks(record)]);
-  activity.track(secure, true);
-  activity.track(h2c, false);
+  const registry = new ConnectionRegistry({ connection: [follow], session: [] });
   registry.track(secure);
   registry.track(h2c);
   let securePort = 0;
@@ -73,24 +73,24 @@ describe('ConnectionActivity', () => {
           : http2.connect(`http://127.0.0.1:${h2cPort}`);
       await new Promise<void>((resolve) => client.once('connect', () => resolve()));
       await sleep(20);
-      const connection = only(activity.connections().filter((c) => c.kind === 'h2' && !events.get(c)?.includes('closed')));
-      assert.deepEqual(events.get(connection), ['idle']);
+      const connection = only([...registry.connections()].filter((c) => c.protocol === 'h2'));
+      assert.deepEqual(events.get(connection), ['idle', 'head']);
       const slow = request(client, '/?ms=150');
       await sleep(50);
-      assert.equal(activity.inFlight(connection), 1, 'a handler still working counts');
-      assert.deepEqual(events.get(connection), ['idle', 'busy']);
+      assert.equal(connection.inFlight, 1, 'a handler still working counts');
+      assert.deepEqual(events.get(connection), ['idle', 'head', 'busy']);
       await Promise.all([slow, request(client, '/?ms=10')]);
       await sleep(20);
-      assert.equal(activity.inFlight(connection), 0);
-      assert.deepEqual(events.get(connection), ['idle', 'busy', 'idle']);
-      const tcp = activity.tcpSocketOf(connection);
-      assert.ok(tcp, 'the TCP socket under the session is known');
-      assert.equal(tcp.remotePort, (client.socket as Socket).localPort);
+      assert.equal(connection.inFlight, 0);
+      assert.deepEqual(events.get(connection), ['idle', 'head', 'busy', 'idle']);
+      const tcp = connection.socket;
+      assert.equal(tcp.remotePort, (client.socket as Socket).localPort, 'the TCP socket under the session');
+      assert.equal(connectionRecordOf(connection.session!.session.socket), connection, 'found from the session socket proxy');
       client.close();
       await new Promise((resolve) => tcp.once('close', resolve));
       await sleep(20);
-      assert.deepEqual(events.get(connection), ['idle', 'busy', 'idle', 'closed']);
-      assert.equal(activity.tcpSocketOf(connection), undefined, 'forgotten once closed');
+      assert.deepEqual(events.get(connection), ['idle', 'head', 'busy', 'idle', 'closed']);
+      assert.equal([...registry.connections()].includes(connection), false, 'forgotten once closed');
     });
   }
 
@@ -105,31 +105,32 @@ describe('ConnectionActivity', () => {
       });
     await get('/?ms=100');
     await sleep(20);
-    const connection = only(activity.connections().filter((c) => c.kind === 'http/1.1'));
+    const connection = only([...registry.connections()].filter((c) => c.protocol === 'http/1.1'));
     await get('/?ms=10');
     await sleep(20);
-    assert.deepEqual(events.get(connection), ['idle', 'busy', 'idle', 'busy', 'idle']);
-    const tcp = activity.tcpSocketOf(connection);
-    assert.ok(tcp && tcp !== (connection.kind === 'http/1.1' ? connection.socket : undefined), 'the TCP socket, not the TLS socket');
+    assert.deepEqual(events.get(connection), ['idle', 'head', 'busy', 'idle', 'busy', 'idle']);
+    const tcp = connection.socket;
+    assert.ok(connection.http1Socket && tcp !== connection.http1Socket, 'the TCP socket, not the TLS socket');
+    assert.equal(connectionRecordOf(connection.http1Socket), connection, 'found from the TLS socket');
     agent.destroy();
     await new Promise((resolve) => tcp.once('close', resolve));
     await sleep(20);
-    assert.deepEqual(events.get(connection), ['idle', 'busy', 'idle', 'busy', 'idle', 'closed']);
+    assert.deepEqual(events.get(connection), ['idle', 'head', 'busy', 'idle', 'busy', 'idle', 'closed']);
   });
 
-  it('nothing is reported after onClosed: an HTTP/1.1 socket gone mid-response', async () => {
+  it('nothing is reported after closed(): an HTTP/1.1 socket gone mid-response', async () => {
     // Our 'close' listener on the socket runs before the one Node adds per response, so the
     // response's 'close' (which ends the request's work) comes after the connection's.
     const agent = new https.Agent({ keepAlive: false, ca: cert.certPem });
     const req = https.get({ host: 'localhost', port: securePort, path: '/?ms=300', agent });
     req.on('error', () => {});
     await sleep(100);
-    const connection = only(activity.connections().filter((c) => c.kind === 'http/1.1'));
-    assert.equal(activity.inFlight(connection), 1);
+    const connection = only([...registry.connections()].filter((c) => c.protocol === 'http/1.1'));
+    assert.equal(connection.inFlight, 1);
     req.destroy();
     await sleep(100);
     const seen = events.get(connection)!;
-    assert.deepEqual(seen, ['idle', 'busy', 'closed'], 'no idle after closed');
+    assert.deepEqual(seen, ['idle', 'head', 'busy', 'closed'], 'no idle after closed');
     agent.destroy();
   });
 });

@@ -13,8 +13,8 @@
 // penalty box forgets the oldest entries beyond `maxPenalisedClients`.
 
 import net from 'node:net';
-import type { Server, Socket } from 'node:net';
 import { clientAddressOf } from '../net/client-address.ts';
+import type { ConnectionHooks, ConnectionRecord } from './connection-registry.ts';
 
 export type RefusalReason = 'client-connections' | 'penalised-client';
 
@@ -47,11 +47,6 @@ export class ClientLimits {
     this.#options = options;
   }
 
-  /** Checks every connection `server` accepts, ahead of Node's own listener. */
-  watch(server: Server): void {
-    server.prependListener('connection', (socket: Socket) => this.#admit(socket));
-  }
-
   /** Refuse new connections from this client for a while (a repeat offence for longer). */
   penalise(address: string | undefined): void {
     if (this.#options.penaltyMs <= 0 || address === undefined) return;
@@ -75,25 +70,33 @@ export class ClientLimits {
     return this.#open.get(clientKey(address)) ?? 0;
   }
 
-  #admit(socket: Socket): void {
+  /**
+   * Admits a connection the registry accepted (a hook factory for it, listed first): false when
+   * it was refused and its socket destroyed, else the hooks that count it down when it closes.
+   */
+  admit(record: ConnectionRecord): ConnectionHooks | false {
+    const socket = record.socket;
     const address = clientAddressOf(socket); // behind PROXY_PROTOCOL: the address the proxy announced
-    if (address === undefined) return; // already gone
+    if (address === undefined) return false; // already gone
     const client = clientKey(address);
-    if (this.isPenalised(address)) return this.#refuse(socket, 'penalised-client', client);
+    if (this.isPenalised(address)) return this.#refuse(record, 'penalised-client', client);
     const open = this.#open.get(client) ?? 0;
     const max = this.#options.maxConnectionsPerClient;
-    if (max > 0 && open >= max) return this.#refuse(socket, 'client-connections', client);
+    if (max > 0 && open >= max) return this.#refuse(record, 'client-connections', client);
     this.#open.set(client, open + 1);
-    socket.once('close', () => {
-      const left = (this.#open.get(client) ?? 1) - 1;
-      if (left > 0) this.#open.set(client, left);
-      else this.#open.delete(client);
-    });
+    return {
+      closed: () => {
+        const left = (this.#open.get(client) ?? 1) - 1;
+        if (left > 0) this.#open.set(client, left);
+        else this.#open.delete(client);
+      },
+    };
   }
 
-  #refuse(socket: Socket, reason: RefusalReason, client: string): void {
-    socket.destroy();
+  #refuse(record: ConnectionRecord, reason: RefusalReason, client: string): false {
+    record.socket.destroy();
     this.#options.onRefuse(reason, client);
+    return false;
   }
 
   #evict(now: number): void {

@@ -13,12 +13,14 @@
 // then resets such a stream with NO_ERROR (RFC 9113 8.1), as the uploads tests check.
 
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import { streamRecordOf } from '../connection/connection-registry.ts';
 import type { StreamDispatch } from '../connection/connection-registry.ts';
-import { errorAnswer, toHttpError } from '../http/http-error.ts';
-import { logMediaResponse, logPlainResponse } from '../http/response-log.ts';
-import type { ResponseLine } from '../http/response-log.ts';
-import { http2SinkFor, serveMediaRequest } from '../routes/media.ts';
-import type { MediaRequest, MediaRouteDeps } from '../routes/media.ts';
+import { answerError } from '../http/http-error.ts';
+import type { ErrorAnswer, ErrorResponder } from '../http/http-error.ts';
+import { logResponse } from './response-log.ts';
+import type { ResponseLine } from './response-log.ts';
+import { http2SinkFor, serveMediaRequest } from './media.ts';
+import type { MediaRequest, MediaRouteDeps } from './media.ts';
 import type { Logger } from '../log.ts';
 import { clientAddressOf } from '../net/client-address.ts';
 
@@ -68,7 +70,7 @@ class Http2MediaRequest implements MediaRequest, ResponseLine {
   }
 
   get connection(): object | undefined {
-    return this.#stream.session;
+    return streamRecordOf(this.#stream)?.session.connection;
   }
 
   /** Looked up when asked (the per-client quota, a new connection's pool share), not for every request. */
@@ -83,19 +85,32 @@ function serveMediaStream(stream: ServerHttp2Stream, headers: IncomingHttpHeader
   const request = new Http2MediaRequest(stream, headers, method, query < 0 ? path : path.slice(0, query));
   const sink = http2SinkFor(stream, deps);
   serveMediaRequest(request, sink, deps).then(
-    (outcome) => logMediaResponse(deps.log, deps.metrics, request, outcome),
+    (outcome) => logResponse(deps.log, deps.metrics, request, outcome),
     (err: unknown) => {
-      const httpError = toHttpError(err);
-      if (httpError.status >= 500) deps.log.error({ err, path: request.path }, 'request failed');
-      if (sink.isGone() || stream.headersSent) return;
-      const answer = errorAnswer(httpError);
-      const isHead = method === 'HEAD';
-      stream.respond(
-        { ':status': answer.status, ...answer.headers, 'content-length': isHead ? 0 : Buffer.byteLength(answer.body) },
-        { endStream: isHead },
-      );
-      if (!isHead) stream.end(answer.body);
-      logPlainResponse(deps.log, deps.metrics, request, answer.status);
+      const status = answerError(deps.log, request.path, err, new StreamResponder(stream, sink.isGone(), method === 'HEAD'));
+      if (status !== undefined) logResponse(deps.log, deps.metrics, request, status);
     },
   );
+}
+
+/** The error boundary's adapter for an HTTP/2 stream of the fast path. */
+class StreamResponder implements ErrorResponder {
+  readonly isCommitted: boolean;
+  readonly #stream: ServerHttp2Stream;
+  readonly #isHead: boolean;
+
+  constructor(stream: ServerHttp2Stream, isGone: boolean, isHead: boolean) {
+    this.#stream = stream;
+    this.#isHead = isHead;
+    this.isCommitted = isGone || stream.headersSent;
+  }
+
+  send(answer: ErrorAnswer): void {
+    const isHead = this.#isHead;
+    this.#stream.respond(
+      { ':status': answer.status, ...answer.headers, 'content-length': isHead ? 0 : Buffer.byteLength(answer.body) },
+      { endStream: isHead },
+    );
+    if (!isHead) this.#stream.end(answer.body);
+  }
 }

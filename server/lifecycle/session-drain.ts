@@ -22,36 +22,34 @@
 // docs/http2-lifecycle.md.
 
 import { constants as h2 } from 'node:http2';
-import type { Http2Session } from 'node:http2';
+import type { SessionRecord } from '../connection/connection-registry.ts';
 
 /** RFC 9113 section 6.8: "the last stream identifier set to 2^31-1". */
 const ANY_STREAM_ID = 2 ** 31 - 1;
 /** Final GOAWAY after this long if the client has not acknowledged our SETTINGS. */
 export const FINAL_GOAWAY_FALLBACK_MS = 1000;
 
-/** Sessions between the first and the final GOAWAY, with their fallback timer. */
-const firstStepSent = new WeakMap<Http2Session, NodeJS.Timeout>();
-const closing = new WeakSet<Http2Session>();
-
 /**
  * Starts the graceful close. `hasOpenStreams`: whether any stream of the session is open now
  * (with none, the final GOAWAY goes at once). True if this call started the close; false if the
  * session was already closing (a rotation, a drain, the client's own GOAWAY) or is gone.
  */
-export function closeSessionGracefully(session: Http2Session, hasOpenStreams: boolean, fallbackMs = FINAL_GOAWAY_FALLBACK_MS): boolean {
-  if (closing.has(session) || session.closed || session.destroyed) return false;
-  closing.add(session);
+export function closeSessionGracefully(record: SessionRecord, hasOpenStreams: boolean, fallbackMs = FINAL_GOAWAY_FALLBACK_MS): boolean {
+  const session = record.session;
+  if (record.closeStep !== 'open' || session.closed || session.destroyed) return false;
   if (!hasOpenStreams) {
+    record.closeStep = 'closing';
     session.close();
     return true;
   }
+  record.closeStep = 'first-goaway';
   session.goaway(h2.NGHTTP2_NO_ERROR, ANY_STREAM_ID);
-  const timer = setTimeout(() => sendFinalGoaway(session), fallbackMs);
+  const timer = setTimeout(() => sendFinalGoaway(record), fallbackMs);
   timer.unref();
-  firstStepSent.set(session, timer);
+  record.finalGoawayTimer = timer;
   session.once('close', () => clearTimeout(timer));
   try {
-    session.settings({}, () => sendFinalGoaway(session));
+    session.settings({}, () => sendFinalGoaway(record));
   } catch {
     // Too many SETTINGS awaiting an ACK already (ERR_HTTP2_MAX_PENDING_SETTINGS_ACK): the
     // fallback timer sends the final GOAWAY.
@@ -60,14 +58,15 @@ export function closeSessionGracefully(session: Http2Session, hasOpenStreams: bo
 }
 
 /** The session's last open stream closed: a session in the first step gets the final GOAWAY now. */
-export function sessionIdle(session: Http2Session): void {
-  if (firstStepSent.has(session)) sendFinalGoaway(session);
+export function sessionIdle(record: SessionRecord): void {
+  if (record.closeStep === 'first-goaway') sendFinalGoaway(record);
 }
 
 /** The final GOAWAY now, with the real last stream id; open streams still finish. */
-export function sendFinalGoaway(session: Http2Session): void {
-  clearTimeout(firstStepSent.get(session));
-  firstStepSent.delete(session);
-  closing.add(session);
+export function sendFinalGoaway(record: SessionRecord): void {
+  clearTimeout(record.finalGoawayTimer);
+  record.finalGoawayTimer = undefined;
+  record.closeStep = 'closing';
+  const session = record.session;
   if (!session.closed && !session.destroyed) session.close();
 }

@@ -3,9 +3,19 @@
 // Uploads have their own line and counter (logUploadResponse).
 
 import type { ServerMetrics } from '../metrics.ts';
-import type { MediaOutcome } from '../routes/media.ts';
-import type { UploadOutcome } from '../routes/upload.ts';
+import type { MediaOutcome } from './media.ts';
+import type { UploadOutcome } from './upload.ts';
 import type { Logger } from '../log.ts';
+
+/** What a finished request produced: a media body, an upload, or a plain status. */
+export type ResponseOutcome = MediaOutcome | UploadOutcome | number;
+
+/** The outcome log of both entries (Koa and the HTTP/2 media fast path): one line, the metrics. */
+export function logResponse(log: Logger, metrics: ServerMetrics, line: ResponseLine, outcome: ResponseOutcome): void {
+  if (typeof outcome === 'number') logPlainResponse(log, metrics, line, outcome);
+  else if ('operation' in outcome) logUploadResponse(log, metrics, line, outcome);
+  else logMediaResponse(log, metrics, line, outcome);
+}
 
 export interface ResponseLine {
   readonly method: string;
@@ -18,7 +28,7 @@ function base(line: ResponseLine): { method: string; path: string; ms: number } 
   return { method: line.method, path: line.path, ms: Math.round(ms * 10) / 10 };
 }
 
-export function logMediaResponse(log: Logger, metrics: ServerMetrics, line: ResponseLine, media: MediaOutcome): void {
+function logMediaResponse(log: Logger, metrics: ServerMetrics, line: ResponseLine, media: MediaOutcome): void {
   const { outcome, bytesWritten, error } = media.result;
   metrics.media.responseDone(media.status, outcome, bytesWritten);
   // Asked first: below the log level the line's fields and clock reading are made for nothing.
@@ -33,7 +43,7 @@ export function logMediaResponse(log: Logger, metrics: ServerMetrics, line: Resp
  * One line per PUT or DELETE on /media/. A body cut off (reset, closed, short or long) and a
  * wrong token are warnings without a stack: the client's doing, yet worth seeing.
  */
-export function logUploadResponse(log: Logger, metrics: ServerMetrics, line: ResponseLine, upload: UploadOutcome): void {
+function logUploadResponse(log: Logger, metrics: ServerMetrics, line: ResponseLine, upload: UploadOutcome): void {
   metrics.uploads.inc({ operation: upload.operation, outcome: upload.result });
   const fields = {
     ...base(line),
@@ -50,7 +60,7 @@ export function logUploadResponse(log: Logger, metrics: ServerMetrics, line: Res
 }
 
 /** Responses that are not a media body: API routes, and media requests refused before the head. */
-export function logPlainResponse(log: Logger, metrics: ServerMetrics, line: ResponseLine, status: number): void {
+function logPlainResponse(log: Logger, metrics: ServerMetrics, line: ResponseLine, status: number): void {
   const isMedia = line.path.startsWith('/media/');
   const level = status >= 500 ? 'error' : isMedia ? 'info' : 'debug';
   log[level]({ ...base(line), status }, 'response');
