@@ -5,9 +5,9 @@ import { caddyPeer } from './caddy.ts';
 import { h2oPeer } from './h2o.ts';
 import { nginxPeer } from './nginx.ts';
 import { fastifyStaticPeer, koaSendPeer, nodeFloorPeer, respondWithFdPeer } from './node-scripts.ts';
-import { oursAutoReadPeer, oursPeer, oursSyncReadPeer } from './ours.ts';
+import { oursAsyncReadPeer, oursPeer, oursSyncReadPeer } from './ours.ts';
 import type { Peer } from './peer.ts';
 
 export type { Peer, PeerAvailability, PeerContext, PeerHandle } from './peer.ts';
 
-export const PEERS: readonly Peer[] = [oursPeer, oursSyncReadPeer, oursAutoReadPeer, nginxPeer, h2oPeer, caddyPeer, respondWithFdPeer, nodeFloorPeer, fastifyStaticPeer, koaSendPeer];
+export const PEERS: readonly Peer[] = [oursPeer, oursSyncReadPeer, oursAsyncReadPeer, nginxPeer, h2oPeer, caddyPeer, respondWithFdPeer, nodeFloorPeer, fastifyStaticPeer, koaSendPeer];

@@ -35,7 +35,7 @@ export const oursPeer: Peer = {
 };
 
 export const oursSyncReadPeer: Peer = oursWith('ours-sync-read', { READ_MODE: 'sync' });
-export const oursAutoReadPeer: Peer = oursWith('ours-auto-read', { READ_MODE: 'auto' });
+export const oursAsyncReadPeer: Peer = oursWith('ours-async-read', { READ_MODE: 'async' });
 
 /** `npm start`'s arguments to node: ['server/start.js']. */
 function startArgs(): string[] {

@@ -61,7 +61,7 @@ describe('bench peers', () => {
   it('lists the peers in bench order', () => {
     assert.deepEqual(
       PEERS.map((p) => p.name),
-      ['ours', 'ours-sync-read', 'ours-auto-read', 'nginx', 'h2o', 'caddy', 'node-respondwithfd', 'node-h2-floor', 'fastify-static', 'koa-send'],
+      ['ours', 'ours-sync-read', 'ours-async-read', 'nginx', 'h2o', 'caddy', 'node-respondwithfd', 'node-h2-floor', 'fastify-static', 'koa-send'],
     );
   });
 
