@@ -5,7 +5,9 @@
 # 64 KiB ranges of a 64 MiB file); (loaded - idle) / requests is what one request costs, kernel
 # work (file reads, TCP) not included. Then the top functions of the loaded run.
 #
-#   bash bench/experiments/instructions-per-request.sh [ours|ours-sync|floor|nginx ...] [--seconds N]
+#   bash bench/experiments/instructions-per-request.sh [ours|ours-async|ours-sync|floor|nginx ...] [--seconds N]
+#
+# ours runs with its default READ_MODE (auto); ours-async and ours-sync with READ_MODE=async, sync.
 #
 # Needs valgrind, openssl, curl, the C driver (bench/driver/build.sh) and, for nginx, nginx.
 # Under callgrind a server runs ~50x slower: 60 s gives ~2,500 requests for ours.
@@ -46,8 +48,8 @@ peer_cmd=()
 command_of() {
   peer_env=(MEDIA_ROOT="$work/media" PORT="$port" HOST=127.0.0.1 TLS_CERT="$work/cert.pem" TLS_KEY="$work/key.pem")
   case $1 in
-    ours|ours-sync)
-      local mode=async; [ "$1" = ours-sync ] && mode=sync
+    ours|ours-async|ours-sync)
+      local mode=auto; [ "$1" = ours-async ] && mode=async; [ "$1" = ours-sync ] && mode=sync
       peer_env+=(LOG_LEVEL=warn DATA_DIR="$work" DRAIN_TIMEOUT_MS=100 MEDIA_PROBE=off READ_MODE=$mode)
       peer_cmd=("$node_bin" "$root/server/main.ts") ;;
     floor)
@@ -71,7 +73,7 @@ http {
 }
 EOF
       peer_cmd=(nginx -c "$work/nginx/nginx.conf") ;;
-    *) echo "unknown peer $1 (ours, ours-sync, floor, nginx)" >&2; exit 2 ;;
+    *) echo "unknown peer $1 (ours, ours-async, ours-sync, floor, nginx)" >&2; exit 2 ;;
   esac
 }
 
