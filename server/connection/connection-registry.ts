@@ -7,7 +7,9 @@
 // 'stream', one 'remoteSettings', one 'close' and one 'error'; per stream one 'close' and one
 // 'error' (and 'aborted' on a stream with a request body); per HTTP/1.1 response one 'finish'
 // and one 'close'. They are shared functions that find their record on the emitter (no closure
-// per stream). Each connection has one ConnectionRecord, each session one SessionRecord, each
+// per stream). What other modules keep per session (SessionState) is told when the session and
+// its socket close, and a response sink when its stream or response closes, so none of them
+// listens on a connection itself. Each connection has one ConnectionRecord, each session one SessionRecord, each
 // stream one StreamRecord; the guards are hooks the registry calls in the order the composition
 // root (server.ts) lists them, and they keep their state on those records or in hook objects
 // made per connection, not in maps of their own.
@@ -94,15 +96,27 @@ export interface SessionHooks {
 /** Makes a guard's hooks for a new session; undefined: this guard does not follow it. */
 export type SessionHookFactory = (record: SessionRecord) => SessionHooks | undefined;
 
+/** What the registry tells a kind of session state when its session or socket closes. */
+export interface SessionStateEnds<T> {
+  /** The session closed (its streams are closed; its socket may still be writing). */
+  readonly sessionClosed?: (state: T) => void;
+  /** The connection's TCP socket closed: nothing of the session is written any more. */
+  readonly socketClosed?: (state: T) => void;
+}
+
 /**
- * A kind of state another module keeps per session (the sinks' write accounting, the stalled
- * streams' quarantine), made on a session's first use: SessionRecord.stateOf(kind).
+ * A kind of state another module keeps per session (the sinks' write accounting and owed
+ * callbacks, the stalled streams' quarantine), made on a session's first use
+ * (SessionRecord.stateOf) and told by the registry when the session and its socket close, so
+ * no module needs listeners of its own on them.
  */
 export class SessionState<T> {
-  readonly make: (record: SessionRecord) => T;
+  readonly make: (record: SessionRecord) => T | undefined;
+  readonly ends: SessionStateEnds<T>;
 
-  constructor(make: (record: SessionRecord) => T) {
+  constructor(make: (record: SessionRecord) => T | undefined, ends: SessionStateEnds<T> = {}) {
     this.make = make;
+    this.ends = ends;
   }
 }
 
@@ -124,21 +138,27 @@ export class SessionRecord {
   closeStep: 'open' | 'first-goaway' | 'closing' = 'open';
   /** Sends the final GOAWAY if the client never acknowledges the first step's SETTINGS. */
   finalGoawayTimer: NodeJS.Timeout | undefined = undefined;
-  readonly #state = new Map<SessionState<unknown>, unknown>();
+  /** Keyed by kind; each value is of its kind's type. */
+  readonly #state = new Map<object, unknown>();
 
   constructor(session: ServerHttp2Session, connection: ConnectionRecord | undefined) {
     this.session = session;
     this.connection = connection;
   }
 
-  /** This session's state of a kind, made on first use. */
-  stateOf<T>(kind: SessionState<T>): T {
+  /** This session's state of a kind, made on first use (undefined: its kind made none). */
+  stateOf<T>(kind: SessionState<T>): T | undefined {
     let state = this.#state.get(kind) as T | undefined;
     if (state === undefined) {
       state = kind.make(this);
-      this.#state.set(kind, state);
+      if (state !== undefined) this.#state.set(kind, state);
     }
     return state;
+  }
+
+  /** For the registry: tells every state made of this session that its session or socket closed. */
+  endStates(end: keyof SessionStateEnds<unknown>): void {
+    for (const [kind, state] of this.#state) (kind as SessionState<unknown>).ends[end]?.(state);
   }
 
   /** The hooks of this session made by a class of guard (SessionGuard, FloodGuard...). */
@@ -285,6 +305,7 @@ export class ConnectionRegistry {
     socket.once('close', () => {
       this.#connections.delete(record);
       connectionClosed(record);
+      record.session?.endStates('socketClosed');
     });
   }
 
@@ -331,13 +352,32 @@ function onRequest(req: IncomingMessage | Http2ServerRequest, res: ServerRespons
   if (record.responses.size === 1) for (const hooks of record.hooks) hooks.busy?.();
   for (const hooks of record.hooks) hooks.requestReceived?.(res);
   res.once('finish', onResponseDone);
-  res.once('close', onResponseDone);
+  res.once('close', onResponseClose);
 }
 
 function onResponseDone(this: ServerResponse): void {
   const record = (this as WithRecord<ServerResponse, ConnectionRecord>)[kRecord];
   if (!record?.responses.delete(this)) return; // counted down already ('finish', then 'close')
   if (record.responses.size === 0 && !record.isClosed) for (const hooks of record.hooks) hooks.idle?.();
+}
+
+function onResponseClose(this: ServerResponse): void {
+  (this as WithSink)[kSink]?.streamClosed(); // the response sink first, as on a stream
+  onResponseDone.call(this);
+}
+
+const kSink = Symbol('responseSink');
+
+type WithSink = ServerResponse & { [kSink]?: StreamCloseListener };
+
+/**
+ * The registry tells `sink` when an HTTP/1.1 response it follows closes (before anyone else).
+ * False for a response of a server it does not track: the caller listens itself.
+ */
+export function followResponseClose(res: ServerResponse, sink: StreamCloseListener): boolean {
+  if (!(res as WithRecord<ServerResponse, ConnectionRecord>)[kRecord]) return false;
+  (res as WithSink)[kSink] = sink;
+  return true;
 }
 
 function onRemoteSettings(this: ServerHttp2Session): void {
@@ -401,7 +441,9 @@ function onSessionClose(this: ServerHttp2Session): void {
   const record = sessionRecordOf(this);
   if (!record) return;
   record.isClosed = true;
+  clearTimeout(record.finalGoawayTimer); // lifecycle/session-drain.ts: nothing left to close
   for (const hooks of record.hooks) hooks.sessionClosed?.();
+  record.endStates('sessionClosed');
   if (record.connection) connectionClosed(record.connection);
 }
 

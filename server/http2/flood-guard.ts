@@ -31,6 +31,7 @@
 
 import { constants as h2 } from 'node:http2';
 import type { Http2Session, ServerHttp2Session } from 'node:http2';
+import type { Socket } from 'node:net';
 import type { Logger } from '../log.ts';
 import type { ServerMetrics } from '../metrics.ts';
 import { eventLoopTurn, sessionRecordOf } from '../connection/connection-registry.ts';
@@ -101,8 +102,8 @@ export class FloodGuard implements SessionHooks {
   readonly #record: SessionRecord;
   readonly #options: FloodGuardOptions;
   readonly #client: string | undefined;
-  /** Node's proxy of the session's socket; destroy() stays allowed on it after the session is gone. */
-  readonly #socket: ServerHttp2Session['socket'] | undefined;
+  /** The connection's TCP socket (its registry record's): cut off if the client keeps it open after the session. */
+  readonly #socket: Socket | undefined;
   /** 1 for each of the last streams that ended in an early reset, 0 for the others. */
   readonly #recent: Uint8Array;
   #recentNext = 0;
@@ -119,7 +120,7 @@ export class FloodGuard implements SessionHooks {
     this.#session = session;
     this.#record = record;
     this.#options = options;
-    this.#socket = session.socket;
+    this.#socket = record.connection?.socket;
     this.#client = clientAddressOf(this.#socket); // the PROXY protocol's client, when a proxy announced one
     this.#recent = new Uint8Array(2 * options.earlyResetBurst);
     this.#tokens = options.earlyResetBurst;
@@ -213,9 +214,8 @@ export class FloodGuard implements SessionHooks {
     // to a TCP reset from a client that keeps sending). Never session.destroy() here: it drops
     // streams whose writes are still in a socket write.
     session.close();
-    const deadline = setTimeout(() => this.#cutLingeringSocket(), END_GRACE_MS);
-    deadline.unref();
-    this.#socket?.once('close', () => clearTimeout(deadline));
+    // Unreferenced, and a no-op if the socket has closed by then.
+    setTimeout(() => this.#cutLingeringSocket(), END_GRACE_MS).unref();
   }
 
   /**

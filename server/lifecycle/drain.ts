@@ -239,10 +239,7 @@ class DrainingConnection implements ConnectionHooks {
   }
 }
 
-/** Node's destroySoon(): FIN once what is queued has been written, then close. */
+/** FIN once what is queued has been written, then close: Node's net.Socket.destroySoon(). */
 function closeSoon(socket: Socket): void {
-  if (socket.destroyed) return;
-  socket.end();
-  if (socket.writableFinished) socket.destroy();
-  else socket.once('finish', () => socket.destroy());
+  if (!socket.destroyed) socket.destroySoon();
 }

@@ -46,8 +46,7 @@ export function closeSessionGracefully(record: SessionRecord, hasOpenStreams: bo
   session.goaway(h2.NGHTTP2_NO_ERROR, ANY_STREAM_ID);
   const timer = setTimeout(() => sendFinalGoaway(record), fallbackMs);
   timer.unref();
-  record.finalGoawayTimer = timer;
-  session.once('close', () => clearTimeout(timer));
+  record.finalGoawayTimer = timer; // cleared by the registry when the session closes
   try {
     session.settings({}, () => sendFinalGoaway(record));
   } catch {

@@ -91,7 +91,11 @@ export class StalledWrites implements WriteWatch {
   readonly #sweepMs: number;
   readonly #watched = new Map<WatchedWrites, Watched>();
   /** What this watch keeps per session, on the session's registry record. */
-  readonly #perSession = new SessionState<StalledSession>(() => ({ quarantine: undefined, neverFlowed: 0 }));
+  readonly #perSession = new SessionState<StalledSession>(() => ({ quarantine: undefined, neverFlowed: 0 }), {
+    // Once the session or its socket has closed, no socket write can read the chunks any more.
+    sessionClosed: (state) => state.quarantine?.releaseAll(),
+    socketClosed: (state) => state.quarantine?.releaseAll(),
+  });
   #sweeper: NodeJS.Timeout | undefined;
 
   constructor(options: StalledWritesOptions) {
@@ -130,12 +134,17 @@ export class StalledWrites implements WriteWatch {
       return;
     }
     const state = record.stateOf(this.#perSession);
+    if (!state || record.isClosed) {
+      release(); // the session has closed: nothing of it is written any more
+      return;
+    }
     state.quarantine ??= new SessionQuarantine(session, this.#options);
     state.quarantine.hold(bytes, release);
   }
 
   #noteNeverFlowed(record: SessionRecord): void {
     const state = record.stateOf(this.#perSession);
+    if (!state) return;
     state.neverFlowed++;
     if (state.neverFlowed === HOARDING_STREAMS) this.#options.onWindowHoarding?.(record.session);
   }
@@ -188,9 +197,6 @@ class SessionQuarantine {
   constructor(session: ServerHttp2Session, options: StalledWritesOptions) {
     this.#session = session;
     this.#options = options;
-    const onClose = (): void => this.#releaseAll();
-    session.once('close', onClose);
-    options.tcpSocketOf(session)?.once('close', onClose);
   }
 
   hold(bytes: number, release: () => void): void {
@@ -249,7 +255,8 @@ class SessionQuarantine {
     }
   }
 
-  #releaseAll(): void {
+  /** The session or its socket closed (the connection registry reports it). */
+  releaseAll(): void {
     if (this.#isClosed) return;
     this.#isClosed = true;
     this.#disarm();

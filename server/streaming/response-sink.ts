@@ -29,7 +29,7 @@
 import { constants as h2 } from 'node:http2';
 import type { Http2Session, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { ServerResponse } from 'node:http';
-import { SessionState, streamRecordOf } from '../connection/connection-registry.ts';
+import { SessionState, followResponseClose, streamRecordOf } from '../connection/connection-registry.ts';
 import type { SessionRecord, StreamCloseListener, StreamRecord } from '../connection/connection-registry.ts';
 
 /** Tests only: wraps a response's sink (TestOverrides.decorateSink; `stream` for HTTP/2). */
@@ -122,26 +122,18 @@ export function reclaimedWriteCallbackCount(): number {
  * records long before), nothing can read those chunks any more, so their callbacks are
  * settled then: late, never early.
  */
-const OWED_CALLBACKS = new SessionState((record) => owedCallbacksOf(record.session));
-
-/** Per HTTP/2 session: the write callbacks still owed, settled at the socket's 'close'. */
-function owedCallbacksOf(session: Http2Session): Set<() => void> | undefined {
-  let socket: Http2Session['socket'];
-  try {
-    socket = session.socket; // Node's proxy: once() reaches the real socket
-    if (socket.destroyed) return undefined;
-  } catch {
-    return undefined; // ERR_HTTP2_SOCKET_UNBOUND: the session has let go of its socket
-  }
-  const settled = new Set<() => void>();
-  socket.once('close', () => {
-    for (const settle of [...settled]) {
-      reclaimedWriteCallbacks++;
-      settle();
-    }
-  });
-  return settled;
-}
+const OWED_CALLBACKS = new SessionState<Set<() => void>>(
+  // None once the socket is gone (its 'close' has been reported): nothing is written any more.
+  (record) => (record.connection && !record.connection.socket.destroyed ? new Set() : undefined),
+  {
+    socketClosed: (owed) => {
+      for (const settle of [...owed]) {
+        reclaimedWriteCallbacks++;
+        settle();
+      }
+    },
+  },
+);
 
 /**
  * Per HTTP/2 session, what its sinks handed to Node's C++ streams and what became of it: the
@@ -169,7 +161,7 @@ function newSessionWrites(): SessionWrites {
 
 /** The session's writes; a stream of a server the registry does not track counts on its own. */
 function writesOf(record: StreamRecord | undefined): SessionWrites {
-  return record ? record.session.stateOf(SINK_WRITES) : newSessionWrites();
+  return record?.session.stateOf(SINK_WRITES) ?? newSessionWrites();
 }
 
 
@@ -229,7 +221,7 @@ const STREAM_UNCOUNTED_FRAME_BYTES = 256;
 export function sinkSessionDataBound(record: SessionRecord): number | undefined {
   const session = record.session;
   const writes = record.stateOf(SINK_WRITES);
-  if (session.destroyed || !isSinkOnly(session, writes)) return undefined;
+  if (!writes || session.destroyed || !isSinkOnly(session, writes)) return undefined;
   const written = socketBytesWritten(session);
   if (written === undefined) return undefined;
   const frames =
@@ -569,7 +561,7 @@ export function createHttp1Sink(res: ServerResponse, hooks: Http1SinkHooks = {})
  * An HTTP/1.1 response's sink. Its own stalled-write watch (WatchedWrites): destroying the
  * socket always closes the response, so the second step is the first one again.
  */
-class Http1Sink implements ResponseSink, WatchedWrites {
+class Http1Sink implements ResponseSink, WatchedWrites, StreamCloseListener {
   readonly protocol = 'http/1.1';
   readonly peerWindowBytes = Infinity;
   readonly sessionRecord = undefined;
@@ -577,6 +569,7 @@ class Http1Sink implements ResponseSink, WatchedWrites {
   /** A pipelined response gets its socket only when the responses before it are done; a write
    * before that would be parked where a later socket error could drop its callback. */
   readonly ready: Promise<void>;
+  #resolveClosed: (() => void) | undefined;
   readonly #res: ServerResponse;
   readonly #hooks: Http1SinkHooks;
   #unflushed = 0;
@@ -587,14 +580,9 @@ class Http1Sink implements ResponseSink, WatchedWrites {
   constructor(res: ServerResponse, hooks: Http1SinkHooks) {
     this.#res = res;
     this.#hooks = hooks;
-    this.closed = new Promise<void>((resolve) => {
-      const onClose = (): void => {
-        this.#unwatch?.();
-        resolve();
-      };
-      if (res.closed) queueMicrotask(onClose);
-      else res.once('close', onClose);
-    });
+    this.closed = new Promise<void>((resolve) => (this.#resolveClosed = resolve));
+    if (res.closed) queueMicrotask(() => this.streamClosed());
+    else if (!followResponseClose(res, this)) res.once('close', () => this.streamClosed()); // a server the registry does not track
     this.ready =
       res.socket !== null
         ? Promise.resolve()
@@ -610,6 +598,13 @@ class Http1Sink implements ResponseSink, WatchedWrites {
 
   get flushedWrites(): number {
     return this.#flushedWrites;
+  }
+
+  /** The response closed (called once, by the connection registry or our own listener). */
+  streamClosed(): void {
+    this.#unwatch?.();
+    this.#resolveClosed?.();
+    this.#resolveClosed = undefined;
   }
 
   isGone(): boolean {

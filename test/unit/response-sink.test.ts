@@ -6,11 +6,11 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { it } from 'node:test';
 import { EventEmitter } from 'node:events';
 import type { ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
-import { SessionRecord, StreamRecord } from '../../server/connection/connection-registry.ts';
+import { ConnectionRecord, SessionRecord, StreamRecord } from '../../server/connection/connection-registry.ts';
 import { createHttp1Sink, createHttp2Sink } from '../../server/streaming/response-sink.ts';
 
 it('HTTP/1.1: a write after the socket stopped being writable is refused or called back exactly once', async () => {
@@ -62,8 +62,12 @@ it('HTTP/2: a write callback Node never calls is settled when the socket closes,
       return true;
     },
   });
-  // The registry's records, as for every stream of the server (the safety net is per session).
-  new StreamRecord(stream as unknown as ServerHttp2Stream, new SessionRecord(session as unknown as ServerHttp2Session, undefined));
+  // The registry's records, as for every stream of the server (the safety net is per session);
+  // the registry reports the socket's 'close' to the session's state.
+  const connection = new ConnectionRecord(socket as unknown as Socket);
+  const sessionRecord = new SessionRecord(session as unknown as ServerHttp2Session, connection);
+  new StreamRecord(stream as unknown as ServerHttp2Stream, sessionRecord);
+  socket.once('close', () => sessionRecord.endStates('socketClosed'));
   const sink = createHttp2Sink(stream as unknown as ServerHttp2Stream);
   let flushed = 0;
   assert.equal(sink.write(Buffer.alloc(16), () => flushed++), true);
