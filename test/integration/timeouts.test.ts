@@ -413,14 +413,23 @@ describe('connection timeouts', () => {
       }
 
       it('h2c negative control: releasing on the early callbacks of destroy() puts foreign bytes on the wire', async () => {
-        const server = await start({ ...STUCK_ENV, ...SPLIT_SHARES }, { poisonOnRelease: true, quarantine: releaseAbandonedAtOnce });
-        const { conn, check, socket } = await stickConnection(server, 'h2c', SPLIT_WINDOWS);
-        socket.resume();
-        await waitFor(() => check.dataBytes > 1_000_000, 'the pending bytes');
-        await sleep(200);
-        console.log(`# negative control: ${check.corruptBytes} corrupt of ${check.dataBytes} DATA bytes`);
-        assert.ok(check.corruptBytes > 0, 'the wire check must see poisoned bytes');
-        await conn.close();
+        // Whether the socket write that is stuck at the abandon holds chunks of the abandoned
+        // streams depends on how nghttp2 packed it: usually it does (114,041 poisoned bytes in
+        // six runs of 2026-12-08), in two runs of nine it held none. So up to five attempts,
+        // each on a new server; the wrong release must show on the wire in one of them.
+        const seen: string[] = [];
+        for (let attempt = 1; attempt <= 5; attempt++) {
+          const server = await start({ ...STUCK_ENV, ...SPLIT_SHARES }, { poisonOnRelease: true, quarantine: releaseAbandonedAtOnce });
+          const { conn, check, socket } = await stickConnection(server, 'h2c', SPLIT_WINDOWS);
+          socket.resume();
+          await waitFor(() => check.dataBytes > 1_000_000, 'the pending bytes');
+          await sleep(200);
+          seen.push(`${check.corruptBytes} corrupt of ${check.dataBytes} DATA bytes`);
+          await conn.close();
+          if (check.corruptBytes > 0) break;
+        }
+        console.log(`# negative control: ${seen.join('; ')}`);
+        assert.ok(!seen.at(-1)!.startsWith('0 '), `the wire check must see poisoned bytes (${seen.join('; ')})`);
       });
 
       it('h2c: a client that never reads again has its connection destroyed, and the slabs come back', async () => {
