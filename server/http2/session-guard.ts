@@ -20,7 +20,6 @@
 // (http2/session-lifetime.ts).
 
 import { constants as h2 } from 'node:http2';
-import type { ServerHttp2Session } from 'node:http2';
 import { lifetimeRotation } from './session-lifetime.ts';
 import { sinkSessionDataBound } from '../streaming/response-sink.ts';
 import type { LifetimeLimits, LifetimeReason } from './session-lifetime.ts';
@@ -41,7 +40,6 @@ export interface SessionGuardOptions {
 /** Made per session by the connection registry, which calls its hooks. */
 export class SessionGuard implements SessionHooks {
   readonly #options: SessionGuardOptions;
-  readonly #session: ServerHttp2Session;
   /** The registry's record: it counts the streams opened. */
   readonly #record: SessionRecord;
   /** Sum of the peer resets' reports (each an upper bound of what Node kept of that stream). */
@@ -56,8 +54,6 @@ export class SessionGuard implements SessionHooks {
 
   constructor(record: SessionRecord, options: SessionGuardOptions) {
     this.#record = record;
-    const session = record.session;
-    this.#session = session;
     this.#options = options;
     this.#resetTokens = options.resetBurst;
     this.#refilledAtSec = this.#nowSec();
